@@ -1,0 +1,2 @@
+//! tidemark-crash: SIGKILL crash matrix against the real binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! The tidemark-sim command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! A fault-free in-memory `Disk` for unit tests inside `src/`.

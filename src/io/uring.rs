@@ -1,0 +1,1 @@
+//! Production implementation of the seam on compio's io_uring driver.

@@ -1,0 +1,1 @@
+//! The keyspace of one shard: values, TTLs, lazy and active expiry.

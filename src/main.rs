@@ -1,0 +1,2 @@
+//! The tidemark server binary.
+fn main() {}

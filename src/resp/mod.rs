@@ -1,0 +1,14 @@
+//! RESP: the Redis serialization protocol (https://redis.io/docs/reference/protocol-spec/).
+//! `frame.rs` holds the reply/value type, `parse.rs` the incremental, iterative, bounded
+//! request parser (arrays of bulk strings and inline commands), `encode.rs` the encoder.
+//!
+//! What can fail here: malformed or oversized input yields a `ProtocolError` whose text is
+//! sent as `-ERR Protocol error: …` before the connection is closed; nothing panics and no
+//! claimed length is allocated up front.
+
+pub mod encode;
+pub mod frame;
+pub mod parse;
+
+pub use frame::Frame;
+

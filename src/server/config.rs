@@ -1,0 +1,147 @@
+//! Server configuration: the settings that exist, their defaults, and their Redis names.
+//! Parsing from the command line and from a redis.conf-style file lives in `cli.rs`;
+//! `CONFIG GET/SET` reads and writes these through [`Config::get`] / [`Config::set`].
+//!
+//! What can fail here: a bad value for a known setting is a `ConfigError` naming the
+//! setting and the accepted values; nothing is touched on disk while parsing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When the AOF is fsynced (Redis `appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Reply only after the covering fsync (group commit).
+    Always,
+    /// fsync at least once a second on a deadline no traffic can starve.
+    Everysec,
+    /// Never fsync explicitly; the OS decides.
+    No,
+}
+
+impl FsyncPolicy {
+    /// The Redis spelling: `always`, `everysec` or `no`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Everysec => "everysec",
+            FsyncPolicy::No => "no",
+        }
+    }
+
+    /// Parses the Redis spelling (case-insensitive).
+    pub fn parse(text: &str) -> Option<FsyncPolicy> {
+        match text.to_ascii_lowercase().as_str() {
+            "always" => Some(FsyncPolicy::Always),
+            "everysec" => Some(FsyncPolicy::Everysec),
+            "no" => Some(FsyncPolicy::No),
+            _ => None,
+        }
+    }
+}
+
+/// Test-only defects that re-introduce known durability bugs so tests can prove the
+/// simulator catches them (docs/simulation.md). All off by default; there is no flag or
+/// config key that turns them on: only code (the simulator's tests) can.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Defects {
+    /// Reply to writes under `appendfsync always` before the covering fsync (predecessor bug 2).
+    pub ack_before_fsync: bool,
+    /// Skip AOF replay of this shard at start-up (predecessor bug 1).
+    pub skip_replay_of_shard: Option<u16>,
+}
+
+/// Every setting of a running server. Field names follow redis.conf where one exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `bind`: the address to listen on.
+    pub bind: String,
+    /// `port`: TCP port; 0 picks a free port (the chosen one is logged).
+    pub port: u16,
+    /// `dir`: working directory for AOF and RDB files.
+    pub dir: PathBuf,
+    /// `dbfilename`: RDB file name inside `dir`.
+    pub dbfilename: String,
+    /// `appendonly`: whether the AOF is on.
+    pub appendonly: bool,
+    /// `appenddirname`: AOF directory inside `dir`.
+    pub appenddirname: String,
+    /// `appendfsync`.
+    pub appendfsync: FsyncPolicy,
+    /// `aof-fsync-timeout-ms`: a write waiting longer than this for its fsync gets an error.
+    pub aof_fsync_timeout_ms: u64,
+    /// `requirepass`: if set, clients must AUTH first.
+    pub requirepass: Option<String>,
+    /// `shards`: number of shard threads (tidemark-specific).
+    pub shards: u16,
+    /// `maxclients`.
+    pub maxclients: u32,
+    /// `proto-max-bulk-len`: longest bulk string accepted, in bytes.
+    pub proto_max_bulk_len: u64,
+    /// `proto-max-multibulk-len` (tidemark name for Redis's fixed 1M limit): longest array.
+    pub proto_max_multibulk_len: u64,
+    /// `hz`: active expiry cycles per second.
+    pub hz: u32,
+    /// `cross-shard-timeout-ms`: bounded wait for a command sent to another shard.
+    pub cross_shard_timeout_ms: u64,
+    /// `cross-shard-queue-len`: capacity of each inter-shard channel, in requests.
+    pub cross_shard_queue_len: usize,
+    /// `loglevel`: `debug`, `verbose`, `notice` or `warning`.
+    pub loglevel: String,
+    /// `logfile`: empty for stderr.
+    pub logfile: String,
+    /// Test-only defects; see [`Defects`].
+    pub defects: Defects,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            bind: "127.0.0.1".to_string(),
+            port: 6379,
+            dir: PathBuf::from("."),
+            dbfilename: "dump.rdb".to_string(),
+            appendonly: false,
+            appenddirname: "appendonlydir".to_string(),
+            appendfsync: FsyncPolicy::Everysec,
+            aof_fsync_timeout_ms: 5_000,
+            requirepass: None,
+            shards: 1,
+            maxclients: 10_000,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            proto_max_multibulk_len: 1024 * 1024,
+            hz: 10,
+            cross_shard_timeout_ms: 5_000,
+            cross_shard_queue_len: 1024,
+            loglevel: "notice".to_string(),
+            logfile: String::new(),
+            defects: Defects::default(),
+        }
+    }
+}
+
+impl Config {
+    /// `aof_fsync_timeout_ms` as a `Duration`.
+    pub fn aof_fsync_timeout(&self) -> Duration {
+        Duration::from_millis(self.aof_fsync_timeout_ms)
+    }
+
+    /// `cross_shard_timeout_ms` as a `Duration`.
+    pub fn cross_shard_timeout(&self) -> Duration {
+        Duration::from_millis(self.cross_shard_timeout_ms)
+    }
+
+    /// The AOF directory: `dir/appenddirname`.
+    pub fn aof_dir(&self) -> PathBuf {
+        self.dir.join(&self.appenddirname)
+    }
+
+    /// The listen address as `ip:port`.
+    pub fn listen_addr(&self) -> String {
+        if self.bind.contains(':') {
+            format!("[{}]:{}", self.bind, self.port)
+        } else {
+            format!("{}:{}", self.bind, self.port)
+        }
+    }
+}

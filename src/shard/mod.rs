@@ -1,0 +1,1 @@
+//! Shards: key → CRC16 hash slot → shard routing, the shard loop, cross-shard dispatch.
