@@ -1,1 +1,9 @@
-//! Shards: key → CRC16 hash slot → shard routing, the shard loop, cross-shard dispatch.
+//! Shards: key → CRC16 hash slot → shard routing (`slot`, `route`), one shard's state and
+//! local execution (`state`), and bounded cross-shard dispatch (`dispatch`).
+//!
+//! What can fail here: see each submodule; cross-shard waits are always bounded.
+
+pub mod dispatch;
+pub mod route;
+pub mod slot;
+pub mod state;

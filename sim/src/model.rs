@@ -1,0 +1,235 @@
+//! The reference model and the durability oracle of the simulator.
+//!
+//! Each workload key has a set of *possible* values (absent, or bytes). An acknowledged
+//! operation maps every possible value through the operation and keeps only those whose
+//! expected reply equals the reply the server gave; an operation with an unknown outcome
+//! (connection reset, timeout, crash) keeps both the old and the new possibilities. After a
+//! restart the checker reads every key: the value read must be one of the possibilities
+//! (otherwise an acknowledged write was lost, or something applied twice or was invented),
+//! and becomes the only possibility.
+//!
+//! Under `appendfsync everysec` a machine crash may lose the last ~2 s of acknowledged
+//! writes; keys written in that window are re-based without a check (`forgive`).
+//!
+//! What can fail here: `Violation`s, each naming the key, what was expected and what was
+//! seen. A key whose possibility set would grow past `POSSIBLE_VALUES_MAX` stops being
+//! checked until the next read re-bases it (counted in `unchecked_keys`).
+
+use std::collections::BTreeMap;
+
+/// Most possible values tracked per key before the key is left unchecked.
+pub const POSSIBLE_VALUES_MAX: usize = 64;
+
+/// One workload operation on one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `SET key value` → `+OK`.
+    Set(Vec<u8>),
+    /// `GET key` → bulk or null.
+    Get,
+    /// `INCRBY key n` → integer (the value must hold an integer; the workload keeps
+    /// counter keys and string keys apart so the model never needs the error path).
+    IncrBy(i64),
+    /// `APPEND key value` → new length.
+    Append(Vec<u8>),
+    /// `DEL key` → 0 or 1.
+    Del,
+    /// `STRLEN key` → length.
+    Strlen,
+    /// `EXISTS key` → 0 or 1.
+    Exists,
+}
+
+/// A reply as the model sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `+OK`.
+    Ok,
+    /// Bulk string or null.
+    Value(Option<Vec<u8>>),
+    /// Integer.
+    Integer(i64),
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+type Possible = Vec<Option<Vec<u8>>>;
+
+/// Applies `op` to one possible value: the new value and the reply the server must give.
+pub fn apply(op: &Op, value: &Option<Vec<u8>>) -> (Option<Vec<u8>>, Reply) {
+    match op {
+        Op::Set(v) => (Some(v.clone()), Reply::Ok),
+        Op::Get => (value.clone(), Reply::Value(value.clone())),
+        Op::IncrBy(n) => {
+            let current = value
+                .as_ref()
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
+                .unwrap_or(0);
+            let next = current.wrapping_add(*n);
+            (Some(next.to_string().into_bytes()), Reply::Integer(next))
+        }
+        Op::Append(v) => {
+            let mut next = value.clone().unwrap_or_default();
+            next.extend_from_slice(v);
+            let len = next.len() as i64;
+            (Some(next), Reply::Integer(len))
+        }
+        Op::Del => (None, Reply::Integer(i64::from(value.is_some()))),
+        Op::Strlen => (
+            value.clone(),
+            Reply::Integer(value.as_ref().map_or(0, |v| v.len() as i64)),
+        ),
+        Op::Exists => (value.clone(), Reply::Integer(i64::from(value.is_some()))),
+    }
+}
+
+/// The possible state of every workload key.
+#[derive(Default)]
+pub struct Model {
+    keys: BTreeMap<Vec<u8>, Option<Possible>>,
+    /// Keys left unchecked because their possibilities grew too many.
+    pub unchecked_keys: u64,
+}
+
+impl Model {
+    /// An empty model: every key is absent.
+    pub fn new() -> Model {
+        Model::default()
+    }
+
+    fn possible(&mut self, key: &[u8]) -> &mut Option<Possible> {
+        self.keys.entry(key.to_vec()).or_insert_with(|| Some(vec![None]))
+    }
+
+    /// An acknowledged operation with its reply.
+    pub fn acked(&mut self, key: &[u8], op: &Op, reply: &Reply) -> Result<(), Violation> {
+        let Some(possible) = self.possible(key).as_mut() else {
+            // Unchecked key: a read re-bases it.
+            if let (Op::Get, Reply::Value(v)) = (op, reply) {
+                *self.possible(key) = Some(vec![v.clone()]);
+            }
+            return Ok(());
+        };
+        let before = possible.clone();
+        let mut next: Possible = Vec::new();
+        for value in possible.iter() {
+            let (new_value, expected) = apply(op, value);
+            if &expected == reply && !next.contains(&new_value) {
+                next.push(new_value);
+            }
+        }
+        if next.is_empty() {
+            return Err(Violation(format!(
+                "key {:?}: {op:?} replied {reply:?}, but the possible values were {:?}",
+                String::from_utf8_lossy(key),
+                printable(&before)
+            )));
+        }
+        *possible = next;
+        Ok(())
+    }
+
+    /// An operation whose outcome is unknown (it may or may not have taken effect).
+    pub fn uncertain(&mut self, key: &[u8], op: &Op) {
+        let slot = self.possible(key);
+        let Some(possible) = slot.as_mut() else {
+            return;
+        };
+        let mut next = possible.clone();
+        for value in possible.iter() {
+            let (new_value, _) = apply(op, value);
+            if !next.contains(&new_value) {
+                next.push(new_value);
+            }
+        }
+        if next.len() > POSSIBLE_VALUES_MAX {
+            *slot = None;
+            self.unchecked_keys += 1;
+        } else {
+            *possible = next;
+        }
+    }
+
+    /// A value read after a restart: must be possible; becomes the only possibility.
+    pub fn observe(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Result<(), Violation> {
+        let slot = self.possible(key);
+        if let Some(possible) = slot.as_ref() {
+            if !possible.contains(&value) {
+                return Err(Violation(format!(
+                    "key {:?}: recovered {:?}, but the acknowledged history allows only {:?}",
+                    String::from_utf8_lossy(key),
+                    value.as_deref().map(String::from_utf8_lossy),
+                    printable(possible)
+                )));
+            }
+        }
+        *slot = Some(vec![value]);
+        Ok(())
+    }
+
+    /// Re-bases a key on what was read without checking (allowed loss window).
+    pub fn forgive(&mut self, key: &[u8], value: Option<Vec<u8>>) {
+        *self.possible(key) = Some(vec![value]);
+    }
+
+    /// Every key the model has seen, in order.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.keys.keys().cloned().collect()
+    }
+}
+
+fn printable(possible: &Possible) -> Vec<Option<String>> {
+    possible
+        .iter()
+        .map(|v| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acked_writes_must_survive() {
+        let mut model = Model::new();
+        model.acked(b"k", &Op::Set(b"1".to_vec()), &Reply::Ok).unwrap();
+        assert!(model.observe(b"k", None).is_err(), "a lost acknowledged SET is a violation");
+        assert!(model.observe(b"k", Some(b"1".to_vec())).is_ok());
+    }
+
+    #[test]
+    fn uncertain_ops_may_or_may_not_apply() {
+        let mut model = Model::new();
+        model.acked(b"c", &Op::IncrBy(1), &Reply::Integer(1)).unwrap();
+        model.uncertain(b"c", &Op::IncrBy(1));
+        assert!(model.observe(b"c", Some(b"2".to_vec())).is_ok());
+        model.uncertain(b"c", &Op::IncrBy(1));
+        let mut again = Model::new();
+        again.acked(b"c", &Op::IncrBy(1), &Reply::Integer(1)).unwrap();
+        again.uncertain(b"c", &Op::IncrBy(1));
+        assert!(again.observe(b"c", Some(b"3".to_vec())).is_err(), "double-applied INCR is a violation");
+    }
+
+    #[test]
+    fn replies_filter_possibilities() {
+        let mut model = Model::new();
+        model.uncertain(b"k", &Op::Set(b"a".to_vec()));
+        model.acked(b"k", &Op::Get, &Reply::Value(Some(b"a".to_vec()))).unwrap();
+        assert!(model.observe(b"k", None).is_err(), "the read fixed the value");
+        let mut model = Model::new();
+        assert!(model.acked(b"k", &Op::Get, &Reply::Value(Some(b"x".to_vec()))).is_err());
+    }
+
+    #[test]
+    fn too_many_possibilities_leave_the_key_unchecked_until_read() {
+        let mut model = Model::new();
+        for i in 0..10 {
+            model.uncertain(b"k", &Op::Append(vec![b'a' + i]));
+        }
+        assert_eq!(model.unchecked_keys, 1);
+        assert!(model.observe(b"k", Some(b"anything".to_vec())).is_ok());
+        assert!(model.observe(b"k", None).is_err());
+    }
+}

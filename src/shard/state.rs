@@ -1,0 +1,216 @@
+//! One shard's state: its keyspace, its AOF and its counters, and the one place where a
+//! data command is executed locally: apply to the keyspace, append what it propagates to
+//! the AOF, and return the LSN the reply must wait for.
+//!
+//! Steps of a local write (the order is the durability protocol):
+//! 1. refuse up front if the AOF is latched failed (`MISCONF`): nothing is applied;
+//! 2. execute against the keyspace, collecting the commands to propagate;
+//! 3. append each propagated command to the AOF buffer (synchronous, never dropped);
+//! 4. the caller waits for `Aof::wait_ack(lsn)` before the reply leaves the process.
+//!
+//! Reads also wait for the AOF's last LSN (a read barrier): a read never reveals a write
+//! that a crash could still lose.
+//!
+//! What can fail here: an AOF append error after the keyspace changed (the reply becomes
+//! an error and the write's outcome is uncertain, as with a timed-out fsync).
+
+use std::cell::{Cell, RefCell};
+
+use bytes::Bytes;
+
+use crate::cmd::{self, ExecCtx};
+use crate::io::{Clock, Entropy, Io};
+use crate::keyspace::Db;
+use crate::persist::{Aof, Lsn};
+use crate::resp::Frame;
+use crate::shard::dispatch::ShardStats;
+
+/// Keys examined per active-expiry cycle at most.
+pub const ACTIVE_EXPIRE_SAMPLE_BUDGET_KEYS: usize = 200;
+
+/// The state of one shard, shared by that shard's tasks (single thread).
+pub struct Shard<I: Io> {
+    /// This shard's id, `0..shards`.
+    pub id: u16,
+    /// The seam.
+    pub io: I,
+    /// The keyspace.
+    pub db: RefCell<Db>,
+    /// The AOF, when `appendonly yes`.
+    pub aof: Option<Aof<I>>,
+    /// Commands executed here.
+    pub commands_processed: Cell<u64>,
+    /// Keys removed by expiry (lazy and active).
+    pub expired_keys: Cell<u64>,
+    /// Records replayed at start-up.
+    pub loaded_records: Cell<u64>,
+    /// Torn-tail bytes truncated at start-up.
+    pub truncated_bytes: Cell<u64>,
+}
+
+impl<I: Io> Shard<I> {
+    /// A shard with an empty keyspace; the AOF is attached by the caller after recovery.
+    pub fn new(id: u16, io: I, db: Db, aof: Option<Aof<I>>) -> Shard<I> {
+        Shard {
+            id,
+            io,
+            db: RefCell::new(db),
+            aof,
+            commands_processed: Cell::new(0),
+            expired_keys: Cell::new(0),
+            loaded_records: Cell::new(0),
+            truncated_bytes: Cell::new(0),
+        }
+    }
+
+    /// Executes a data command here. Returns the reply and the LSN the reply must wait for
+    /// (`None` when the AOF is off).
+    pub fn execute_local(&self, args: &[Bytes], is_write: bool) -> (Frame, Option<Lsn>) {
+        self.commands_processed.set(self.commands_processed.get() + 1);
+        if is_write {
+            if let Some(aof) = &self.aof {
+                let stats = aof.stats();
+                if !stats.last_write_ok {
+                    let cause = stats.last_error.unwrap_or_else(|| "unknown".to_string());
+                    return (
+                        Frame::error(format!(
+                            "MISCONF Errors writing to the AOF file: {cause}; writes are refused until the disk recovers"
+                        )),
+                        None,
+                    );
+                }
+            }
+        }
+        let mut propagate: Vec<Vec<Bytes>> = Vec::new();
+        let reply = {
+            let io = &self.io;
+            let mut random = || io.random_u64();
+            let mut ctx = ExecCtx {
+                now_ms: io.wall_clock_ms(),
+                random: &mut random,
+                propagate: &mut propagate,
+                replaying: false,
+            };
+            cmd::execute(&mut self.db.borrow_mut(), &mut ctx, args)
+        };
+        self.count_expiries(&propagate, args);
+        let lsn = self.append_all(&propagate);
+        match lsn {
+            Ok(lsn) => (reply, lsn),
+            Err(error) => (error, None),
+        }
+    }
+
+    /// Runs one active-expiry cycle and logs the deletes.
+    pub fn active_expire(&self) {
+        let mut propagate: Vec<Vec<Bytes>> = Vec::new();
+        let deleted = {
+            let io = &self.io;
+            let mut random = || io.random_u64();
+            let mut ctx = ExecCtx {
+                now_ms: io.wall_clock_ms(),
+                random: &mut random,
+                propagate: &mut propagate,
+                replaying: false,
+            };
+            self.db
+                .borrow_mut()
+                .active_expire_cycle(&mut ctx, ACTIVE_EXPIRE_SAMPLE_BUDGET_KEYS)
+        };
+        self.expired_keys
+            .set(self.expired_keys.get() + deleted as u64);
+        if let Err(error) = self.append_all(&propagate) {
+            tracing::warn!(shard = self.id, ?error, "active expiry could not log its deletes");
+        }
+    }
+
+    /// Applies one replayed AOF record (start-up); nothing is logged.
+    pub fn replay(&self, args: &[Bytes]) -> Result<(), String> {
+        let mut propagate: Vec<Vec<Bytes>> = Vec::new();
+        let io = &self.io;
+        let mut random = || io.random_u64();
+        let mut ctx = ExecCtx {
+            now_ms: io.wall_clock_ms(),
+            random: &mut random,
+            propagate: &mut propagate,
+            replaying: true,
+        };
+        let reply = cmd::execute(&mut self.db.borrow_mut(), &mut ctx, args);
+        match reply {
+            Frame::Error(text) => Err(format!(
+                "replaying {:?} failed: {text}",
+                String::from_utf8_lossy(args.first().map(|a| &a[..]).unwrap_or(b""))
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The LSN a read must wait for (everything it may have observed is then acknowledged).
+    /// While the AOF is latched failed, reads do not wait (they keep working).
+    pub fn read_barrier(&self) -> Option<Lsn> {
+        let aof = self.aof.as_ref()?;
+        if !aof.stats().last_write_ok {
+            return None;
+        }
+        Some(aof.last_lsn())
+    }
+
+    /// Waits until `lsn` is acknowledged per the AOF policy; an error frame otherwise.
+    pub async fn wait_ack(&self, lsn: Option<Lsn>) -> Result<(), Frame> {
+        match (&self.aof, lsn) {
+            (Some(aof), Some(lsn)) => aof.wait_ack(lsn).await.map_err(|e| e.to_reply()),
+            _ => Ok(()),
+        }
+    }
+
+    /// This shard's numbers for INFO.
+    pub fn stats(&self) -> ShardStats {
+        let db = self.db.borrow();
+        let mut stats = ShardStats {
+            keys: db.len() as u64,
+            expires: db.expires_len() as u64,
+            used_memory_bytes: db.used_memory_bytes() as u64,
+            expired_keys: self.expired_keys.get(),
+            commands_processed: self.commands_processed.get(),
+            aof_last_write_ok: true,
+            aof_loaded_records: self.loaded_records.get(),
+            aof_truncated_bytes: self.truncated_bytes.get(),
+            ..ShardStats::default()
+        };
+        if let Some(aof) = &self.aof {
+            let aof_stats = aof.stats();
+            stats.aof_last_write_ok = aof_stats.last_write_ok;
+            stats.aof_last_error = aof_stats.last_error;
+            stats.aof_current_size_bytes = aof_stats.current_size_bytes;
+            stats.aof_buffer_len_bytes = aof_stats.buffer_len_bytes;
+            stats.aof_fsyncs = aof_stats.fsyncs;
+        }
+        stats
+    }
+
+    fn append_all(&self, propagate: &[Vec<Bytes>]) -> Result<Option<Lsn>, Frame> {
+        let Some(aof) = &self.aof else {
+            return Ok(None);
+        };
+        let mut last = None;
+        for record in propagate {
+            last = Some(aof.append(record).map_err(|e| e.to_reply())?);
+        }
+        Ok(last.or_else(|| Some(aof.last_lsn())))
+    }
+
+    fn count_expiries(&self, propagate: &[Vec<Bytes>], args: &[Bytes]) {
+        // A DEL the command did not ask for is a lazy expiry.
+        let asked_del = args
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"del") || name.eq_ignore_ascii_case(b"unlink"));
+        if asked_del {
+            return;
+        }
+        let lazy = propagate
+            .iter()
+            .filter(|record| record.first().is_some_and(|n| n.eq_ignore_ascii_case(b"del")))
+            .count();
+        self.expired_keys.set(self.expired_keys.get() + lazy as u64);
+    }
+}
