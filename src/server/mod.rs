@@ -1,5 +1,6 @@
 //! The server: configuration, the connection state machine, and server-level commands.
 
+pub mod cli;
 pub mod config;
 
 use std::sync::Arc;
