@@ -58,7 +58,10 @@ fn main() {
         Err(reason) => fail(&format!("io driver check failed: {reason}")),
     }
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
-        fail(&format!("cannot create dir '{}': {e}", config.dir.display()));
+        fail(&format!(
+            "cannot create dir '{}': {e}",
+            config.dir.display()
+        ));
     }
     let code = serve(config);
     std::process::exit(code);
@@ -85,17 +88,25 @@ fn init_logging(config: &Config) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(log_filter(&config.loglevel)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_thread_names(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_thread_names(true);
     let result = if config.logfile.is_empty() {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        builder.with_ansi(ansi).with_writer(std::io::stderr).try_init()
+        builder
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .try_init()
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&config.logfile)
             .map_err(|e| format!("can't open the log file '{}': {e}", config.logfile))?;
-        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init()
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init()
     };
     result.map_err(|e| format!("cannot initialise logging: {e}"))
 }
@@ -166,7 +177,8 @@ fn spawn_shard(node: Arc<Node>, shard_id: u16, events: mpsc::Sender<Event>) {
 
 /// The body of one shard thread: its own io_uring runtime running `run_shard`.
 fn run_shard_thread(node: Arc<Node>, shard_id: u16) -> Result<(), String> {
-    let runtime = build_runtime().map_err(|e| format!("cannot create its io_uring runtime: {e}"))?;
+    let runtime =
+        build_runtime().map_err(|e| format!("cannot create its io_uring runtime: {e}"))?;
     let driver = driver_kind(&runtime);
     if driver == "io_uring" {
         tracing::debug!(shard_id, driver, "shard runtime ready");
@@ -194,8 +206,15 @@ fn serve(config: Config) -> i32 {
     while let Ok(event) = events.recv() {
         match event {
             Event::Signal(signal) => {
-                let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
-                tracing::info!(signal = name, "received {name}; exiting (no graceful AOF flush yet)");
+                let name = if signal == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                tracing::info!(
+                    signal = name,
+                    "received {name}; exiting (no graceful AOF flush yet)"
+                );
                 return 0;
             }
             Event::ShardFailed(shard_id, msg) => {

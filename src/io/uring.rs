@@ -32,9 +32,7 @@ use compio::driver::DriverType;
 use compio::io::{AsyncRead, AsyncReadAt, AsyncWrite, AsyncWriteAt, AsyncWriteExt};
 use compio::runtime::Runtime;
 
-use super::{
-    BufResult, Clock, Disk, Entropy, File, Io, Listener, Net, OpenMode, Spawn, Stream,
-};
+use super::{BufResult, Clock, Disk, Entropy, File, Io, Listener, Net, OpenMode, Spawn, Stream};
 
 /// Listen backlog for bound sockets (Redis's default `tcp-backlog`).
 const LISTEN_BACKLOG_CONNECTIONS: i32 = 511;

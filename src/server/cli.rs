@@ -145,8 +145,19 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
-const fn s(name: &'static str, value_name: &'static str, help: &'static str, apply: Apply) -> Setting {
-    Setting { name, value_name, help, multi: false, apply }
+const fn s(
+    name: &'static str,
+    value_name: &'static str,
+    help: &'static str,
+    apply: Apply,
+) -> Setting {
+    Setting {
+        name,
+        value_name,
+        help,
+        multi: false,
+        apply,
+    }
 }
 
 /// Finds a setting by name (case-insensitive, like redis.conf).
@@ -199,18 +210,19 @@ where
     I: IntoIterator<Item = String>,
     F: FnOnce(&Path) -> io::Result<String>,
 {
-    let matches = command().try_get_matches_from(args).map_err(|e| match e.kind() {
-        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-            CliError::Info(e.to_string())
-        }
-        _ => CliError::Usage(e.to_string()),
-    })?;
+    let matches = command()
+        .try_get_matches_from(args)
+        .map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                CliError::Info(e.to_string())
+            }
+            _ => CliError::Usage(e.to_string()),
+        })?;
     let mut config = Config::default();
     if let Some(file) = matches.get_one::<String>("config-file") {
         let path = PathBuf::from(file);
-        let text = read_config(&path).map_err(|e| {
-            CliError::ConfigFile(format!("cannot read config file '{file}': {e}"))
-        })?;
+        let text = read_config(&path)
+            .map_err(|e| CliError::ConfigFile(format!("cannot read config file '{file}': {e}")))?;
         if text.len() > CONFIG_FILE_LEN_MAX_BYTES {
             return Err(CliError::ConfigFile(format!(
                 "config file '{file}' is larger than {CONFIG_FILE_LEN_MAX_BYTES} bytes"
@@ -245,9 +257,12 @@ pub fn parse_config_text(source: &str, text: &str, config: &mut Config) -> Resul
             continue;
         };
         let setting = find_setting(name).ok_or_else(|| {
-            fail(format!("unknown setting '{name}' (run `tidemark --help` for the list)"))
+            fail(format!(
+                "unknown setting '{name}' (run `tidemark --help` for the list)"
+            ))
         })?;
-        (setting.apply)(config, values).map_err(|msg| fail(format!("'{}': {msg}", setting.name)))?;
+        (setting.apply)(config, values)
+            .map_err(|msg| fail(format!("'{}': {msg}", setting.name)))?;
     }
     Ok(())
 }
@@ -340,7 +355,9 @@ fn int_in(values: &[String], min: u64, max: u64) -> Result<u64, String> {
     let text = one(values)?;
     match text.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("'{text}' is not an integer between {min} and {max}")),
+        _ => Err(format!(
+            "'{text}' is not an integer between {min} and {max}"
+        )),
     }
 }
 
@@ -348,7 +365,9 @@ fn int_in(values: &[String], min: u64, max: u64) -> Result<u64, String> {
 /// `m`, `mb`, `g`, `gb` (case-insensitive), as redis.conf documents.
 pub fn parse_memory(text: &str) -> Option<u64> {
     let lower = text.to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(digits_end);
     let multiplier: u64 = match unit {
         "" | "b" => 1,
@@ -375,7 +394,9 @@ fn yes_no(values: &[String]) -> Result<bool, String> {
 fn file_name(values: &[String], what: &str) -> Result<String, String> {
     let text = one(values)?;
     if text.is_empty() || text.contains('/') || text == "." || text == ".." {
-        return Err(format!("'{text}' is not valid; {what} must be a plain file name, not a path"));
+        return Err(format!(
+            "'{text}' is not valid; {what} must be a plain file name, not a path"
+        ));
     }
     Ok(text.to_string())
 }
@@ -387,7 +408,11 @@ fn set_port(c: &mut Config, v: &[String]) -> Result<(), String> {
 
 fn set_bind(c: &mut Config, v: &[String]) -> Result<(), String> {
     if v.len() > 1 {
-        return Err(format!("tidemark listens on one address, got {}: {}", v.len(), v.join(" ")));
+        return Err(format!(
+            "tidemark listens on one address, got {}: {}",
+            v.len(),
+            v.join(" ")
+        ));
     }
     let text = one(v)?;
     // Redis: a leading '-' marks an optional address; '*' / '::*' mean every interface.

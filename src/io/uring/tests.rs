@@ -97,10 +97,14 @@ fn directory_operations() {
         io.create_dir_all(&root).await.unwrap();
         io.create_dir_all(&root).await.unwrap();
         for name in ["zeta", "alpha", "mid"] {
-            io.open(&root.join(name), OpenMode::CreateTruncate).await.unwrap();
+            io.open(&root.join(name), OpenMode::CreateTruncate)
+                .await
+                .unwrap();
         }
         assert_eq!(io.list_dir(&root).await.unwrap(), ["alpha", "mid", "zeta"]);
-        io.rename(&root.join("zeta"), &root.join("alpha")).await.unwrap();
+        io.rename(&root.join("zeta"), &root.join("alpha"))
+            .await
+            .unwrap();
         io.remove_file(&root.join("mid")).await.unwrap();
         io.sync_dir(&root).await.unwrap();
         assert_eq!(io.list_dir(&root).await.unwrap(), ["alpha"]);
@@ -117,18 +121,26 @@ fn tcp_reuseport_round_trip() {
         let io = UringIo::with_seed(0, 1);
         let first = io.bind("127.0.0.1:0").await.unwrap();
         let addr = first.local_addr();
-        let second = io.bind(&addr).await.expect("SO_REUSEPORT lets a second bind share");
+        let second = io
+            .bind(&addr)
+            .await
+            .expect("SO_REUSEPORT lets a second bind share");
         assert_eq!(second.local_addr(), addr);
         assert!(io.bind("localhost:1").await.is_err(), "no DNS");
 
         // Both listeners share the port; a connection lands on one of them.
-        let client = compio::net::TcpStream::connect(addr.as_str()).await.unwrap();
+        let client = compio::net::TcpStream::connect(addr.as_str())
+            .await
+            .unwrap();
         let client_addr = client.local_addr().unwrap().to_string();
         let (mut server, peer) = futures_lite::future::or(first.accept(), second.accept())
             .await
             .unwrap();
         assert_eq!(peer, client_addr);
-        assert!(server.inner.nodelay().unwrap(), "TCP_NODELAY on accepted streams");
+        assert!(
+            server.inner.nodelay().unwrap(),
+            "TCP_NODELAY on accepted streams"
+        );
 
         let mut client = UringStream { inner: client };
         client.write_all(b"PING\r\n".to_vec()).await.0.unwrap();
@@ -157,11 +169,20 @@ fn clock_and_entropy() {
         assert!(wall.elapsed() >= Duration::from_millis(30));
         assert!(io.monotonic() - before >= Duration::from_millis(30));
         let now_ms = io.wall_clock_ms();
-        assert!(now_ms > 1_600_000_000_000, "wall clock is ms since the epoch");
+        assert!(
+            now_ms > 1_600_000_000_000,
+            "wall clock is ms since the epoch"
+        );
 
         let clone = io.clone();
         let draws: Vec<u64> = (0..4)
-            .map(|i| if i % 2 == 0 { io.random_u64() } else { clone.random_u64() })
+            .map(|i| {
+                if i % 2 == 0 {
+                    io.random_u64()
+                } else {
+                    clone.random_u64()
+                }
+            })
             .collect();
         let mut unique = draws.clone();
         unique.sort_unstable();

@@ -50,12 +50,44 @@ fn no_arguments_gives_defaults() {
 #[test]
 fn every_flag_is_applied() {
     let c = parse(&[
-        "--port", "7000", "--bind", "0.0.0.0", "--dir", "data", "--dbfilename", "x.rdb",
-        "--appendonly", "yes", "--appendfsync", "always", "--appenddirname", "aof",
-        "--aof-fsync-timeout-ms", "250", "--requirepass", "pw", "--maxclients", "50",
-        "--proto-max-bulk-len", "2mb", "--proto-max-multibulk-len", "100", "--hz", "20",
-        "--loglevel", "WARNING", "--logfile", "t.log", "--save", "60 5", "--shards", "4",
-        "--cross-shard-timeout-ms", "100", "--cross-shard-queue-len", "8",
+        "--port",
+        "7000",
+        "--bind",
+        "0.0.0.0",
+        "--dir",
+        "data",
+        "--dbfilename",
+        "x.rdb",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--appenddirname",
+        "aof",
+        "--aof-fsync-timeout-ms",
+        "250",
+        "--requirepass",
+        "pw",
+        "--maxclients",
+        "50",
+        "--proto-max-bulk-len",
+        "2mb",
+        "--proto-max-multibulk-len",
+        "100",
+        "--hz",
+        "20",
+        "--loglevel",
+        "WARNING",
+        "--logfile",
+        "t.log",
+        "--save",
+        "60 5",
+        "--shards",
+        "4",
+        "--cross-shard-timeout-ms",
+        "100",
+        "--cross-shard-queue-len",
+        "8",
     ])
     .unwrap();
     assert_eq!(c.port, 7000);
@@ -85,7 +117,11 @@ fn help_and_version_are_info() {
         panic!("--help must be Info");
     };
     for setting in SETTINGS {
-        assert!(help.contains(&format!("--{}", setting.name)), "help lacks --{}", setting.name);
+        assert!(
+            help.contains(&format!("--{}", setting.name)),
+            "help lacks --{}",
+            setting.name
+        );
     }
     assert_eq!(CliError::Info(help).exit_code(), 0);
     let Err(CliError::Info(version)) = parse(&["--version"]) else {
@@ -97,20 +133,35 @@ fn help_and_version_are_info() {
 #[test]
 fn bad_values_name_the_flag_and_accepted_values() {
     let msg = usage_error(&["--port", "abc"]);
-    assert!(msg.contains("--port") && msg.contains("0 and 65535"), "{msg}");
+    assert!(
+        msg.contains("--port") && msg.contains("0 and 65535"),
+        "{msg}"
+    );
     let msg = usage_error(&["--port", "70000"]);
     assert!(msg.contains("--port"), "{msg}");
     let msg = usage_error(&["--appendfsync", "sometimes"]);
-    assert!(msg.contains("--appendfsync") && msg.contains("always, everysec, no"), "{msg}");
+    assert!(
+        msg.contains("--appendfsync") && msg.contains("always, everysec, no"),
+        "{msg}"
+    );
     let msg = usage_error(&["--appendonly", "maybe"]);
-    assert!(msg.contains("--appendonly") && msg.contains("yes, no"), "{msg}");
+    assert!(
+        msg.contains("--appendonly") && msg.contains("yes, no"),
+        "{msg}"
+    );
     let msg = usage_error(&["--shards", "0"]);
-    assert!(msg.contains("--shards") && msg.contains("1 and 256"), "{msg}");
+    assert!(
+        msg.contains("--shards") && msg.contains("1 and 256"),
+        "{msg}"
+    );
     assert!(usage_error(&["--shards", "257"]).contains("--shards"));
     let msg = usage_error(&["--loglevel", "loud"]);
     assert!(msg.contains("debug, verbose, notice, warning"), "{msg}");
     let msg = usage_error(&["--proto-max-bulk-len", "1kb"]);
-    assert!(msg.contains("--proto-max-bulk-len") && msg.contains("1mb"), "{msg}");
+    assert!(
+        msg.contains("--proto-max-bulk-len") && msg.contains("1mb"),
+        "{msg}"
+    );
     assert!(usage_error(&["--bind", "localhost"]).contains("--bind"));
     assert!(usage_error(&["--dbfilename", "a/b.rdb"]).contains("plain file name"));
     assert!(usage_error(&["--save", "60"]).contains("--save"));
@@ -139,7 +190,12 @@ fn last_flag_wins_and_units_parse() {
     assert_eq!(parse_memory("mb"), None);
     assert_eq!(parse_memory("1tb"), None);
     assert_eq!(parse_memory("99999999999999999999gb"), None);
-    assert_eq!(parse(&["--proto-max-bulk-len", "1048576"]).unwrap().proto_max_bulk_len, 1 << 20);
+    assert_eq!(
+        parse(&["--proto-max-bulk-len", "1048576"])
+            .unwrap()
+            .proto_max_bulk_len,
+        1 << 20
+    );
 }
 
 #[test]
@@ -149,9 +205,15 @@ fn redis_style_values() {
     assert_eq!(parse(&["--bind", "*"]).unwrap().bind, "0.0.0.0");
     assert_eq!(parse(&["--bind", "::1"]).unwrap().bind, "::1");
     assert!(parse(&["--save", ""]).unwrap().save.is_empty());
-    assert_eq!(parse(&["--save", "900", "1", "300", "10"]).unwrap().save, [(900, 1), (300, 10)]);
+    assert_eq!(
+        parse(&["--save", "900", "1", "300", "10"]).unwrap().save,
+        [(900, 1), (300, 10)]
+    );
     assert_eq!(parse(&["--requirepass", ""]).unwrap().requirepass, None);
-    assert_eq!(parse(&["--appendfsync", "EVERYSEC"]).unwrap().appendfsync, FsyncPolicy::Everysec);
+    assert_eq!(
+        parse(&["--appendfsync", "EVERYSEC"]).unwrap().appendfsync,
+        FsyncPolicy::Everysec
+    );
 }
 
 #[test]
@@ -162,8 +224,11 @@ fn config_file_then_flags_override() {
     let c = match c {
         Err(CliError::ConfigFile(msg)) => {
             assert!(msg.contains("tidemark.conf:6"), "{msg}");
-            with_file(&["tidemark.conf", "--port", "7002"], &text.replace("'/tmp/it''s'", "'/tmp/it\\'s'"))
-                .unwrap()
+            with_file(
+                &["tidemark.conf", "--port", "7002"],
+                &text.replace("'/tmp/it''s'", "'/tmp/it\\'s'"),
+            )
+            .unwrap()
         }
         other => panic!("adjacent quotes must be refused, got {other:?}"),
     };
@@ -178,11 +243,20 @@ fn config_file_then_flags_override() {
 #[test]
 fn config_file_errors_say_file_and_line() {
     let msg = file_error("port 1\nappendfsync sometimes\n");
-    assert!(msg.contains("tidemark.conf:2") && msg.contains("always, everysec, no"), "{msg}");
+    assert!(
+        msg.contains("tidemark.conf:2") && msg.contains("always, everysec, no"),
+        "{msg}"
+    );
     let msg = file_error("\n\nnonsense-directive 5\n");
-    assert!(msg.contains("tidemark.conf:3") && msg.contains("nonsense-directive"), "{msg}");
+    assert!(
+        msg.contains("tidemark.conf:3") && msg.contains("nonsense-directive"),
+        "{msg}"
+    );
     let msg = file_error("requirepass \"unterminated\n");
-    assert!(msg.contains("tidemark.conf:1") && msg.contains("unbalanced quotes"), "{msg}");
+    assert!(
+        msg.contains("tidemark.conf:1") && msg.contains("unbalanced quotes"),
+        "{msg}"
+    );
     let msg = file_error("port 1 2\n");
     assert!(msg.contains("exactly one value"), "{msg}");
     let unreadable = parse_args(args(&["missing.conf"]), |_: &Path| {
@@ -191,7 +265,10 @@ fn config_file_errors_say_file_and_line() {
     let Err(CliError::ConfigFile(msg)) = unreadable else {
         panic!("unreadable file must be a ConfigFile error");
     };
-    assert!(msg.contains("missing.conf") && msg.contains("No such file"), "{msg}");
+    assert!(
+        msg.contains("missing.conf") && msg.contains("No such file"),
+        "{msg}"
+    );
 }
 
 #[test]
