@@ -178,3 +178,108 @@ fn refused_start_exits_non_zero_with_the_reason() {
     assert!(data.is_dir(), "a valid config creates the data dir");
     drop(taken);
 }
+
+/// Waits for `child` to exit, killing it and failing after `timeout_ms`.
+fn wait_exit(child: &mut std::process::Child, timeout_ms: u64) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > Duration::from_millis(timeout_ms) {
+            child.kill().unwrap();
+            panic!("tidemark did not exit within {timeout_ms} ms");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn logfile_receives_the_log() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("tidemark.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "--port",
+            &port,
+            "--logfile",
+            log.to_str().unwrap(),
+            "--dir",
+            "d",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, START_REFUSAL_TIMEOUT_MS);
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).expect("log file written");
+    assert!(text.contains("tidemark starting"), "{text}");
+    assert!(text.contains("io_uring is working"), "{text}");
+    assert!(text.contains("failed"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI colours in a log file: {text}"
+    );
+    drop(taken);
+}
+
+#[test]
+fn unwritable_logfile_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(
+        &["--logfile", "/nonexistent/dir/t.log", "--dir", "d"],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/dir/t.log"), "{stderr}");
+    assert!(!tmp.path().join("d").exists());
+}
+
+/// SIGTERM while serving exits 0. Until `run_shard` serves (it is a stub that refuses to
+/// start with "not built yet"), the server exits on its own and only that is checked.
+#[test]
+fn sigterm_exits_zero_while_serving() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port.to_string(), "--dir", "d", "--shards", "2"])
+        .current_dir(tmp.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+            assert!(
+                stderr.contains("not built yet"),
+                "exited on its own: {stderr}"
+            );
+            return;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = wait_exit(&mut child, START_REFUSAL_TIMEOUT_MS);
+    assert_eq!(status.code(), Some(0), "SIGTERM must exit 0");
+}

@@ -241,3 +241,27 @@ fn cross_thread_send_wakes_a_parked_runtime() {
     assert_eq!(receiver.join().unwrap(), [10, 20, 30]);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn cross_thread_send_wakes_a_spawned_task() {
+    let (tx, rx) = async_channel::bounded::<&'static str>(1);
+    let receiver = std::thread::spawn(move || {
+        run(async move {
+            let io = UringIo::with_seed(2, 1);
+            let (done_tx, done_rx) = async_channel::bounded::<&'static str>(1);
+            // The waiting future is a detached task, not the block_on future itself.
+            io.spawn_local(async move {
+                let got = rx.recv().await.unwrap();
+                done_tx.send(got).await.unwrap();
+            });
+            crate::io::with_timeout(&io, Duration::from_secs(10), done_rx.recv()).await
+        })
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    tx.send_blocking("from thread B").unwrap();
+    let got = receiver.join().unwrap();
+    assert_eq!(
+        got.expect("woken before the 10 s timeout").unwrap(),
+        "from thread B"
+    );
+}
