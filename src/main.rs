@@ -15,7 +15,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use tidemark::io::uring::{build_runtime, driver_kind, probe_io_uring, UringIo};
+use tidemark::io::uring::{build_runtime, driver_kind, probe_io_uring, reserve_free_port, UringIo};
 use tidemark::server::cli::{self, CliError};
 use tidemark::server::config::Config;
 use tidemark::server::{run_shard, Node};
@@ -32,7 +32,7 @@ enum Event {
 
 fn main() {
     let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
-    let config = match cli::parse_args(args, |path| std::fs::read_to_string(path)) {
+    let mut config = match cli::parse_args(args, |path| std::fs::read_to_string(path)) {
         Ok(config) => config,
         Err(CliError::Info(text)) => {
             print!("{text}");
@@ -48,6 +48,18 @@ fn main() {
         eprintln!("tidemark: {msg}");
         std::process::exit(1);
     }
+    // `port 0`: pick the free port once, so that every shard binds the same one.
+    let _port_reservation = if config.port == 0 {
+        match reserve_free_port(&config.bind) {
+            Ok(reservation) => {
+                config.port = reservation.port;
+                Some(reservation)
+            }
+            Err(e) => fail(&format!("cannot pick a free port on {}: {e}", config.bind)),
+        }
+    } else {
+        None
+    };
     log_banner(&config);
     match probe_io_uring() {
         Ok("io_uring") => tracing::info!("io driver check: io_uring is working"),

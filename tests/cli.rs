@@ -283,3 +283,39 @@ fn sigterm_exits_zero_while_serving() {
     let status = wait_exit(&mut child, START_REFUSAL_TIMEOUT_MS);
     assert_eq!(status.code(), Some(0), "SIGTERM must exit 0");
 }
+
+/// `--port 0` is resolved once in main, so the banner (and every shard) sees a real port.
+#[test]
+fn port_zero_is_resolved_before_the_shards_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--dir", "d", "--shards", "2"])
+        .current_dir(tmp.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut text = String::new();
+    let started = Instant::now();
+    while !text.contains("tidemark starting") {
+        let mut chunk = [0u8; 4096];
+        let n = std::io::Read::read(&mut stderr, &mut chunk).unwrap();
+        assert!(n > 0, "no banner before exit: {text}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no banner: {text}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let port: u32 = text
+        .split("port=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no port in the banner: {text}"));
+    assert!(port > 0 && port <= 65535, "banner port {port}: {text}");
+}

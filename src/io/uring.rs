@@ -382,6 +382,45 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// A port held for the life of the process so that every shard can bind it: a socket bound
+/// (SO_REUSEADDR + SO_REUSEPORT) but not listening, so it takes no connections.
+#[derive(Debug)]
+pub struct PortReservation {
+    _socket: socket2::Socket,
+    /// The reserved port.
+    pub port: u16,
+}
+
+/// Resolves `port 0` once for all shards: asks the kernel for a free port on `ip` and holds
+/// it. Without this each shard's `bind("ip:0")` would get a different port. `ip` is a
+/// numeric IPv4 or IPv6 address (no brackets).
+pub fn reserve_free_port(ip: &str) -> io::Result<PortReservation> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{ip}' is not an IP address"),
+        )
+    })?;
+    let addr = SocketAddr::new(ip, 0);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    let port = socket
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
+    Ok(PortReservation {
+        _socket: socket,
+        port,
+    })
+}
+
 impl Net for UringIo {
     type Stream = UringStream;
     type Listener = UringListener;

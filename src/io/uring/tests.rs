@@ -265,3 +265,37 @@ fn cross_thread_send_wakes_a_spawned_task() {
         "from thread B"
     );
 }
+
+#[test]
+fn reserved_port_is_shared_by_every_shard_bind() {
+    let reservation = reserve_free_port("127.0.0.1").unwrap();
+    assert_ne!(reservation.port, 0);
+    let addr = format!("127.0.0.1:{}", reservation.port);
+    run(async {
+        let io = UringIo::with_seed(0, 1);
+        let a = io
+            .bind(&addr)
+            .await
+            .expect("shard 0 binds the reserved port");
+        let b = io
+            .bind(&addr)
+            .await
+            .expect("shard 1 binds the reserved port");
+        assert_eq!(a.local_addr(), addr);
+        assert_eq!(b.local_addr(), addr);
+        // The reservation itself does not listen, so connections reach the shards.
+        for _ in 0..4 {
+            let _client = compio::net::TcpStream::connect(addr.as_str())
+                .await
+                .unwrap();
+            let accepted = crate::io::with_timeout(
+                &io,
+                Duration::from_secs(5),
+                futures_lite::future::or(a.accept(), b.accept()),
+            )
+            .await;
+            assert!(accepted.expect("a shard accepted").is_ok());
+        }
+    });
+    assert!(reserve_free_port("not-an-ip").is_err());
+}
