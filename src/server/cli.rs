@@ -189,7 +189,11 @@ pub fn command() -> Command {
             .help(setting.help)
             .action(ArgAction::Set);
         if setting.multi {
-            arg = arg.num_args(1..).value_names([setting.value_name]);
+            // Like redis-server, repeated `--save` flags accumulate.
+            arg = arg
+                .num_args(1..)
+                .value_names([setting.value_name])
+                .action(ArgAction::Append);
         } else {
             // `--requirepass -x` and `--port -5` reach the setting's own check.
             arg = arg.allow_hyphen_values(true);
@@ -243,7 +247,10 @@ where
 
 /// Applies redis.conf-style `text` (from `source`, used in messages) on top of `config`.
 /// Errors name `source:line`, the line itself, and what is wrong with it.
+/// A multi-word setting (`save`) repeated in one file accumulates, as in Redis 7: the
+/// first line replaces the default, later lines add to it.
 pub fn parse_config_text(source: &str, text: &str, config: &mut Config) -> Result<(), CliError> {
+    let mut seen_multi: Vec<&'static str> = Vec::new();
     for (index, raw_line) in text.lines().enumerate() {
         let line = raw_line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -261,10 +268,29 @@ pub fn parse_config_text(source: &str, text: &str, config: &mut Config) -> Resul
                 "unknown setting '{name}' (run `tidemark --help` for the list)"
             ))
         })?;
-        (setting.apply)(config, values)
-            .map_err(|msg| fail(format!("'{}': {msg}", setting.name)))?;
+        let fail_value = |msg: String| fail(format!("'{}': {msg}", setting.name));
+        if setting.multi && seen_multi.contains(&setting.name) {
+            let mut more = config.clone();
+            (setting.apply)(&mut more, values).map_err(fail_value)?;
+            append_multi(setting.name, config, more);
+        } else {
+            (setting.apply)(config, values).map_err(fail_value)?;
+            if setting.multi {
+                seen_multi.push(setting.name);
+            }
+        }
     }
     Ok(())
+}
+
+/// Adds the values of multi-word setting `name`, parsed into `more`, to `config`.
+fn append_multi(name: &str, config: &mut Config, more: Config) {
+    assert_eq!(name, "save", "save is the only multi-word setting");
+    if more.save.is_empty() {
+        config.save.clear();
+    } else {
+        config.save.extend(more.save);
+    }
 }
 
 /// Splits one config line into words like Redis's `sdssplitargs`: spaces separate words;

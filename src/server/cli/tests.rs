@@ -282,3 +282,15 @@ fn split_config_line_handles_quotes_and_escapes() {
     assert!(split_config_line(r#""abc"def"#).is_err());
     assert!(split_config_line("'abc").is_err());
 }
+
+#[test]
+fn repeated_save_accumulates_like_redis() {
+    let c = parse(&["--save", "900", "1", "--save", "300 10"]).unwrap();
+    assert_eq!(c.save, [(900, 1), (300, 10)]);
+    let c = with_file(&["tidemark.conf"], "save 900 1\nsave 300 10\n").unwrap();
+    assert_eq!(c.save, [(900, 1), (300, 10)]);
+    let c = with_file(&["tidemark.conf"], "save 900 1\nsave \"\"\nsave 60 5\n").unwrap();
+    assert_eq!(c.save, [(60, 5)]);
+    let c = with_file(&["tidemark.conf", "--save", "1 1"], "save 900 1\n").unwrap();
+    assert_eq!(c.save, [(1, 1)], "flags override the file");
+}
