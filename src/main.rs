@@ -31,6 +31,9 @@ enum Event {
 }
 
 fn main() {
+    // Before any thread exists (compio's blocking pool included), so that every thread
+    // inherits the mask and only the signal thread's sigwait sees SIGINT/SIGTERM.
+    let signals = block_exit_signals();
     let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
     let mut config = match cli::parse_args(args, |path| std::fs::read_to_string(path)) {
         Ok(config) => config,
@@ -75,7 +78,7 @@ fn main() {
             config.dir.display()
         ));
     }
-    let code = serve(config);
+    let code = serve(config, signals);
     std::process::exit(code);
 }
 
@@ -138,7 +141,8 @@ fn log_banner(config: &Config) {
 }
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread spawned after),
-/// so that only the signal thread's `sigwait` receives them.
+/// so that only the signal thread's `sigwait` receives them. A signal that arrives during
+/// start-up stays pending and is taken by that `sigwait` (exit 0) once serving begins.
 fn block_exit_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; the libc calls only read/write this local set.
     unsafe {
@@ -204,10 +208,9 @@ fn run_shard_thread(node: Arc<Node>, shard_id: u16) -> Result<(), String> {
 }
 
 /// Starts the shards and waits; returns the process exit code.
-fn serve(config: Config) -> i32 {
+fn serve(config: Config, signals: libc::sigset_t) -> i32 {
     let shards = config.shards;
     let node = Node::new(config);
-    let signals = block_exit_signals();
     let (events_tx, events) = mpsc::channel();
     spawn_signal_thread(signals, events_tx.clone());
     for shard_id in 0..shards {
