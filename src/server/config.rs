@@ -90,6 +90,9 @@ pub struct Config {
     pub loglevel: String,
     /// `logfile`: empty for stderr.
     pub logfile: String,
+    /// `save`: RDB snapshot points as `(seconds, changes)` pairs; empty disables them.
+    /// Stored for the RDB snapshotter; Redis's default is `3600 1 300 100 60 10000`.
+    pub save: Vec<(u64, u64)>,
     /// Test-only defects; see [`Defects`].
     pub defects: Defects,
 }
@@ -115,6 +118,7 @@ impl Default for Config {
             cross_shard_queue_len: 1024,
             loglevel: "notice".to_string(),
             logfile: String::new(),
+            save: vec![(3600, 1), (300, 100), (60, 10_000)],
             defects: Defects::default(),
         }
     }
