@@ -34,20 +34,33 @@ fn parse_flags(args: &[Bytes]) -> Result<ExpireFlags, Frame> {
         } else if o.eq_ignore_ascii_case(b"lt") {
             f.lt = true;
         } else {
-            return Err(Frame::error(format!("ERR Unsupported option {}", String::from_utf8_lossy(o))));
+            return Err(Frame::error(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(o)
+            )));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {
-        return Err(Frame::error("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(Frame::error(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if f.gt && f.lt {
-        return Err(Frame::error("ERR GT and LT options at the same time are not compatible"));
+        return Err(Frame::error(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     Ok(f)
 }
 
 /// Shared body (Redis `expireGenericCommand`): `relative` adds now, `seconds` scales by 1000.
-fn expire_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], relative: bool, seconds: bool) -> Frame {
+fn expire_generic(
+    db: &mut Db,
+    ctx: &mut ExecCtx,
+    args: &[Bytes],
+    relative: bool,
+    seconds: bool,
+) -> Frame {
     let flags = match parse_flags(args) {
         Ok(f) => f,
         Err(e) => return e,
@@ -84,11 +97,16 @@ fn expire_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], relative: bool
     }
     if when <= ctx.now_ms as i64 && !ctx.replaying {
         db.remove_entry(key);
-        ctx.propagate.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.propagate
+            .push(vec![Bytes::from_static(b"DEL"), key.clone()]);
     } else {
         let at = when.max(0) as u64;
         db.set_expire(key, Some(at));
-        ctx.propagate.push(vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), int_bytes(at as i64)]);
+        ctx.propagate.push(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            int_bytes(at as i64),
+        ]);
     }
     Frame::Integer(1)
 }
@@ -142,7 +160,11 @@ fn expiretime_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], ms: bool) 
     match expiry_of(db, ctx, &args[1]) {
         Err(missing) => missing,
         Ok(None) => Frame::Integer(-1),
-        Ok(Some(at)) => Frame::Integer(if ms { at as i64 } else { (at as i64 + 500) / 1000 }),
+        Ok(Some(at)) => Frame::Integer(if ms {
+            at as i64
+        } else {
+            (at as i64 + 500) / 1000
+        }),
     }
 }
 

@@ -58,7 +58,12 @@ pub fn command_command(args: &[Bytes]) -> Frame {
         "count" if args.len() == 2 => Frame::Integer(table().len() as i64),
         "count" => wrong_args("command|count"),
         "info" if args.len() == 2 => Frame::Array(table().iter().map(info_entry).collect()),
-        "info" => Frame::Array(args[2..].iter().map(|n| lookup(n).map_or(Frame::Null, info_entry)).collect()),
+        "info" => Frame::Array(
+            args[2..]
+                .iter()
+                .map(|n| lookup(n).map_or(Frame::Null, info_entry))
+                .collect(),
+        ),
         "docs" => {
             let specs: Vec<&CommandSpec> = if args.len() == 2 {
                 table().iter().collect()
@@ -106,7 +111,13 @@ pub fn command_command(args: &[Bytes]) -> Frame {
 /// COMMAND LIST [FILTERBY MODULE m|ACLCAT c|PATTERN p].
 fn command_list(args: &[Bytes]) -> Frame {
     let names = |keep: &dyn Fn(&CommandSpec) -> bool| {
-        Frame::Array(table().iter().filter(|c| keep(c)).map(|c| bulk_str(c.name)).collect())
+        Frame::Array(
+            table()
+                .iter()
+                .filter(|c| keep(c))
+                .map(|c| bulk_str(c.name))
+                .collect(),
+        )
     };
     match args.len() {
         2 => names(&|_| true),
@@ -136,7 +147,10 @@ fn command_getkeys(args: &[Bytes]) -> Frame {
     if check_arity(spec, call.len()).is_err() {
         return Frame::error("ERR Invalid number of arguments specified for command");
     }
-    let keys: Vec<Frame> = spec.key_indexes(call.len()).map(|i| Frame::Bulk(call[i].clone())).collect();
+    let keys: Vec<Frame> = spec
+        .key_indexes(call.len())
+        .map(|i| Frame::Bulk(call[i].clone()))
+        .collect();
     if keys.is_empty() {
         return Frame::error("ERR The command has no key arguments");
     }

@@ -44,7 +44,9 @@ pub(crate) fn exists(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// TYPE key → +string / +none ….
 pub(crate) fn type_(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    let name = db.get(ctx, &args[1]).map_or("none", |e| e.value.type_name());
+    let name = db
+        .get(ctx, &args[1])
+        .map_or("none", |e| e.value.type_name());
     Frame::Simple(name.to_string())
 }
 
@@ -137,7 +139,10 @@ pub(crate) fn scan(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     }
     let (keys, next) = scan_step(db, ctx, cursor, count, pattern, type_name);
     let keys = keys.into_iter().map(Frame::Bulk).collect();
-    Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::Array(keys)])
+    Frame::Array(vec![
+        Frame::Bulk(Bytes::from(next.to_string())),
+        Frame::Array(keys),
+    ])
 }
 
 /// Visits up to `count` index slots below the cursor; returns matching live keys and the
@@ -181,7 +186,10 @@ pub(crate) fn randomkey(db: &mut Db, ctx: &mut ExecCtx, _args: &[Bytes]) -> Fram
             return Frame::Null;
         }
         let idx = ((ctx.random)() % db.len() as u64) as usize;
-        let key = db.get_index(idx).map(|(k, _)| k.clone()).expect("index below len");
+        let key = db
+            .get_index(idx)
+            .map(|(k, _)| k.clone())
+            .expect("index below len");
         if !db.expire_if_needed(ctx, &key) {
             return Frame::Bulk(key);
         }

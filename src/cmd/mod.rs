@@ -35,10 +35,12 @@ pub const STRING_LEN_MAX_BYTES: u64 = 512 * 1024 * 1024;
 pub(crate) const ERR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub(crate) const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub(crate) const ERR_SYNTAX: &str = "ERR syntax error";
-pub(crate) const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub(crate) const ERR_WRONGTYPE: &str =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub(crate) const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub(crate) const ERR_NO_SUCH_KEY: &str = "ERR no such key";
-pub(crate) const ERR_STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub(crate) const ERR_STRING_TOO_LONG: &str =
+    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 /// What a command needs from its surroundings: time, randomness, and where to put the
 /// commands the AOF must log.
@@ -128,7 +130,10 @@ impl CommandSpec {
     /// Positions (into the full args, name at 0) of the key arguments of a call with `argc`
     /// arguments, from the legacy key spec. Empty for keyless commands.
     pub fn key_indexes(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let (first, step) = (self.first_key.max(0) as usize, self.key_step.max(1) as usize);
+        let (first, step) = (
+            self.first_key.max(0) as usize,
+            self.key_step.max(1) as usize,
+        );
         let last = if self.first_key <= 0 {
             0
         } else if self.last_key < 0 {
@@ -136,7 +141,11 @@ impl CommandSpec {
         } else {
             (self.last_key as usize).min(argc.saturating_sub(1))
         };
-        let range = if first == 0 || first > last { 0..0 } else { first..last + 1 };
+        let range = if first == 0 || first > last {
+            0..0
+        } else {
+            first..last + 1
+        };
         range.step_by(step)
     }
 }
@@ -146,7 +155,9 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     if name.len() > COMMAND_NAME_LEN_MAX_BYTES {
         return None;
     }
-    table().iter().find(|c| c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name))
+    table()
+        .iter()
+        .find(|c| c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Checks the argument count (`argc` includes the name). Err is the exact Redis error,
@@ -161,7 +172,9 @@ pub fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Frame> {
 }
 
 pub(crate) fn wrong_args(name: &str) -> Frame {
-    Frame::error(format!("ERR wrong number of arguments for '{name}' command"))
+    Frame::error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
 }
 
 /// Executes a data command (route != Connection) on this shard's keyspace; `args[0]` is
@@ -179,14 +192,20 @@ pub fn execute(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     }
     match spec.handler {
         Some(handler) => handler(db, ctx, args),
-        None => Frame::error(format!("ERR '{}' is handled by the connection layer", spec.name)),
+        None => Frame::error(format!(
+            "ERR '{}' is handled by the connection layer",
+            spec.name
+        )),
     }
 }
 
 /// Redis 7's unknown-command error (name and args truncated to 128 bytes, newlines blanked).
 pub fn unknown_command(args: &[Bytes]) -> Frame {
     const SHOWN_MAX_BYTES: usize = 128;
-    let name = args.first().map(|n| &n[..n.len().min(SHOWN_MAX_BYTES)]).unwrap_or(b"");
+    let name = args
+        .first()
+        .map(|n| &n[..n.len().min(SHOWN_MAX_BYTES)])
+        .unwrap_or(b"");
     let mut shown = String::new();
     for a in args.iter().skip(1) {
         if shown.len() >= SHOWN_MAX_BYTES {

@@ -96,10 +96,15 @@ fn parse_ext(args: &[Bytes], start: usize, is_set: bool) -> Result<ExtOpts, Fram
 }
 
 fn expire_kind(opt: &[u8]) -> Option<ExpireKind> {
-    [("ex", ExpireKind::Ex), ("px", ExpireKind::Px), ("exat", ExpireKind::Exat), ("pxat", ExpireKind::Pxat)]
-        .into_iter()
-        .find(|(n, _)| opt.eq_ignore_ascii_case(n.as_bytes()))
-        .map(|(_, k)| k)
+    [
+        ("ex", ExpireKind::Ex),
+        ("px", ExpireKind::Px),
+        ("exat", ExpireKind::Exat),
+        ("pxat", ExpireKind::Pxat),
+    ]
+    .into_iter()
+    .find(|(n, _)| opt.eq_ignore_ascii_case(n.as_bytes()))
+    .map(|(_, k)| k)
 }
 
 /// Converts an expire argument to absolute ms (Redis `getExpireMillisecondsOrReply`).
@@ -143,13 +148,18 @@ fn set_generic(
     };
     let found = old.is_some();
     if (opts.nx && found) || (opts.xx && !found) {
-        return if opts.get { bulk_or_null(old) } else { replies.1 };
+        return if opts.get {
+            bulk_or_null(old)
+        } else {
+            replies.1
+        };
     }
     match expire {
         Some(ms) => {
             db.insert(key.clone(), Value::Str(val.clone()), Some(ms));
             let ms = int_bytes(ms as i64);
-            ctx.propagate.push(vec![b("SET"), key.clone(), val.clone(), b("PXAT"), ms]);
+            ctx.propagate
+                .push(vec![b("SET"), key.clone(), val.clone(), b("PXAT"), ms]);
         }
         None => {
             db.set_value(key.clone(), Value::Str(val.clone()), opts.keepttl);
@@ -185,13 +195,32 @@ pub(crate) fn set(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// SETNX key value → :1 if set, :0 if the key existed.
 pub(crate) fn setnx(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    let opts = ExtOpts { nx: true, ..ExtOpts::default() };
-    set_generic(db, ctx, args, opts, "setnx", (Frame::Integer(1), Frame::Integer(0)))
+    let opts = ExtOpts {
+        nx: true,
+        ..ExtOpts::default()
+    };
+    set_generic(
+        db,
+        ctx,
+        args,
+        opts,
+        "setnx",
+        (Frame::Integer(1), Frame::Integer(0)),
+    )
 }
 
 /// SETEX key seconds value / PSETEX key ms value.
-fn setex_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], kind: ExpireKind, cmd: &str) -> Frame {
-    let opts = ExtOpts { expire: Some((kind, args[2].clone())), ..ExtOpts::default() };
+fn setex_generic(
+    db: &mut Db,
+    ctx: &mut ExecCtx,
+    args: &[Bytes],
+    kind: ExpireKind,
+    cmd: &str,
+) -> Frame {
+    let opts = ExtOpts {
+        expire: Some((kind, args[2].clone())),
+        ..ExtOpts::default()
+    };
     let reordered = [args[0].clone(), args[1].clone(), args[3].clone()];
     set_generic(db, ctx, &reordered, opts, cmd, (Frame::ok(), Frame::Null))
 }
@@ -211,7 +240,8 @@ pub(crate) fn getset(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     db.set_value(args[1].clone(), Value::Str(args[2].clone()), false);
-    ctx.propagate.push(vec![b("SET"), args[1].clone(), args[2].clone()]);
+    ctx.propagate
+        .push(vec![b("SET"), args[1].clone(), args[2].clone()]);
     bulk_or_null(old)
 }
 
@@ -251,7 +281,8 @@ pub(crate) fn getex(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
             ctx.propagate.push(vec![b("DEL"), key.clone()]);
         } else {
             db.set_expire(key, Some(ms));
-            ctx.propagate.push(vec![b("PEXPIREAT"), key.clone(), int_bytes(ms as i64)]);
+            ctx.propagate
+                .push(vec![b("PEXPIREAT"), key.clone(), int_bytes(ms as i64)]);
         }
     } else if opts.persist && db.peek(key).is_some_and(|e| e.expire_at_ms.is_some()) {
         db.set_expire(key, None);
@@ -448,12 +479,13 @@ pub(crate) fn incrbyfloat(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fra
     let (Some(cur), Some(incr)) = (cur, LongDouble::parse(&args[2])) else {
         return Frame::error(ERR_NOT_FLOAT);
     };
-    let sum = cur.add(incr);
+    let sum = cur.plus(incr);
     if !sum.is_finite() {
         return Frame::error("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(sum.to_human_string());
     db.set_value(key.clone(), Value::Str(text.clone()), true);
-    ctx.propagate.push(vec![b("SET"), key.clone(), text.clone(), b("KEEPTTL")]);
+    ctx.propagate
+        .push(vec![b("SET"), key.clone(), text.clone(), b("KEEPTTL")]);
     Frame::Bulk(text)
 }

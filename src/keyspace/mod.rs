@@ -68,7 +68,11 @@ pub struct Db {
 }
 
 fn entry_cost(key: &[u8], entry: &Entry) -> usize {
-    let ttl = if entry.expire_at_ms.is_some() { EXPIRE_OVERHEAD_BYTES } else { 0 };
+    let ttl = if entry.expire_at_ms.is_some() {
+        EXPIRE_OVERHEAD_BYTES
+    } else {
+        0
+    };
     ENTRY_OVERHEAD_BYTES + key.len() + entry.value.size_bytes() + ttl
 }
 
@@ -78,7 +82,9 @@ impl Db {
         let state = FixedState::with_seed(hash_seed);
         Db {
             entries: IndexMap::with_hasher(state),
-            expiring: IndexSet::with_hasher(FixedState::with_seed(hash_seed ^ 0x9e37_79b9_7f4a_7c15)),
+            expiring: IndexSet::with_hasher(FixedState::with_seed(
+                hash_seed ^ 0x9e37_79b9_7f4a_7c15,
+            )),
             used_memory_bytes: 0,
         }
     }
@@ -145,7 +151,10 @@ impl Db {
 
     /// Stores `key` → `value` with the given absolute expiry, replacing any old entry.
     pub fn insert(&mut self, key: Bytes, value: Value, expire_at_ms: Option<u64>) {
-        let entry = Entry { value, expire_at_ms };
+        let entry = Entry {
+            value,
+            expire_at_ms,
+        };
         self.used_memory_bytes += entry_cost(&key, &entry);
         if expire_at_ms.is_some() {
             self.expiring.insert(key.clone());
@@ -162,7 +171,11 @@ impl Db {
     /// Replaces the value of an existing or new key; `keep_ttl` keeps an existing TTL
     /// (SET … KEEPTTL, APPEND, INCR …), otherwise the key becomes persistent.
     pub fn set_value(&mut self, key: Bytes, value: Value, keep_ttl: bool) {
-        let ttl = if keep_ttl { self.entries.get(&key[..]).and_then(|e| e.expire_at_ms) } else { None };
+        let ttl = if keep_ttl {
+            self.entries.get(&key[..]).and_then(|e| e.expire_at_ms)
+        } else {
+            None
+        };
         self.insert(key, value, ttl);
     }
 
@@ -235,7 +248,11 @@ impl Db {
                 }
                 examined += 1;
                 let idx = ((ctx.random)() % self.expiring.len() as u64) as usize;
-                let key = self.expiring.get_index(idx).cloned().expect("index in range");
+                let key = self
+                    .expiring
+                    .get_index(idx)
+                    .cloned()
+                    .expect("index in range");
                 if self.expire_if_needed(ctx, &key) {
                     expired_in_sample += 1;
                     deleted += 1;

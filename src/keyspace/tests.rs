@@ -27,10 +27,17 @@ fn insert_remove_keeps_ttl_index_and_memory_in_sync() {
     assert!(!db.set_expire(&key(9), Some(5)));
     assert_eq!(db.expires_len(), 1);
     db.set_value(key(2), Value::Str(Bytes::from_static(b"y")), true);
-    assert_eq!(db.peek(&key(2)).unwrap().expire_at_ms, Some(5), "keep_ttl keeps it");
+    assert_eq!(
+        db.peek(&key(2)).unwrap().expire_at_ms,
+        Some(5),
+        "keep_ttl keeps it"
+    );
     db.remove_entry(&key(2));
     db.remove_entry(&key(1));
-    assert_eq!((db.len(), db.expires_len(), db.used_memory_bytes()), (0, 0, 0));
+    assert_eq!(
+        (db.len(), db.expires_len(), db.used_memory_bytes()),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -50,12 +57,20 @@ fn active_expire_deletes_expired_keys_and_logs_them() {
         state ^= state << 17;
         state
     };
-    let mut ctx = ExecCtx { now_ms: 5_000, random: &mut random, propagate: &mut log, replaying: false };
+    let mut ctx = ExecCtx {
+        now_ms: 5_000,
+        random: &mut random,
+        propagate: &mut log,
+        replaying: false,
+    };
     let mut total = 0;
     for _ in 0..50 {
         total += db.active_expire_cycle(&mut ctx, 200);
     }
-    assert!(total >= 50, "most of the 60 expired keys are reclaimed, got {total}");
+    assert!(
+        total >= 50,
+        "most of the 60 expired keys are reclaimed, got {total}"
+    );
     assert_eq!(log.len(), total);
     assert!(log.iter().all(|c| c[0] == "DEL" && c.len() == 2));
     assert_eq!(db.len(), 150 - total);
@@ -76,8 +91,17 @@ fn active_expire_respects_budget_and_replaying() {
         n * 7919
     };
     let mut log = Vec::new();
-    let mut ctx = ExecCtx { now_ms: 5_000, random: &mut random, propagate: &mut log, replaying: true };
-    assert_eq!(db.active_expire_cycle(&mut ctx, 1000), 0, "nothing expires while replaying");
+    let mut ctx = ExecCtx {
+        now_ms: 5_000,
+        random: &mut random,
+        propagate: &mut log,
+        replaying: true,
+    };
+    assert_eq!(
+        db.active_expire_cycle(&mut ctx, 1000),
+        0,
+        "nothing expires while replaying"
+    );
     ctx.replaying = false;
     let deleted = db.active_expire_cycle(&mut ctx, 30);
     assert!(deleted <= 30 && deleted > 0);

@@ -20,7 +20,11 @@ fn del_exists_touch_type() {
     assert_eq!(h.run("DEL a x a"), int(1));
     assert_eq!(h.run("UNLINK b"), int(1));
     assert_eq!(h.run("DEL a b"), int(0));
-    assert_eq!(h.take_log(), vec!["DEL a", "DEL b"], "only existing keys are logged");
+    assert_eq!(
+        h.take_log(),
+        vec!["DEL a", "DEL b"],
+        "only existing keys are logged"
+    );
 }
 
 #[test]
@@ -40,7 +44,10 @@ fn rename_and_renamenx() {
     assert_eq!(h.run("RENAMENX b d"), int(1));
     assert_eq!(h.run("RENAME d c"), ok());
     assert_eq!(h.run("GET c"), bulk("1"));
-    assert_eq!(h.take_log(), vec!["RENAME a b", "RENAMENX b d", "RENAME d c"]);
+    assert_eq!(
+        h.take_log(),
+        vec!["RENAME a b", "RENAMENX b d", "RENAME d c"]
+    );
 }
 
 #[test]
@@ -52,7 +59,11 @@ fn expire_family() {
     h.take_log();
     assert_eq!(h.run("TTL k"), int(-1));
     assert_eq!(h.run("EXPIRE k 10 XX"), int(0));
-    assert_eq!(h.run("EXPIRE k 10 GT"), int(0), "no TTL counts as infinite for GT");
+    assert_eq!(
+        h.run("EXPIRE k 10 GT"),
+        int(0),
+        "no TTL counts as infinite for GT"
+    );
     assert_eq!(h.run("EXPIRE k 10 NX"), int(1));
     assert_eq!(h.run("EXPIRE k 20 NX"), int(0));
     assert_eq!(h.run("EXPIRE k 5 GT"), int(0));
@@ -60,7 +71,10 @@ fn expire_family() {
     assert_eq!(h.run("PEXPIRE k 30000 LT"), int(0));
     assert_eq!(h.run("PEXPIRE k 15000 LT XX"), int(1));
     assert_eq!(h.run("PTTL k"), int(15_000));
-    assert_eq!(h.run("EXPIRETIME k"), int(((now + 15_000) as i64 + 500) / 1000));
+    assert_eq!(
+        h.run("EXPIRETIME k"),
+        int(((now + 15_000) as i64 + 500) / 1000)
+    );
     assert_eq!(h.run("PEXPIRETIME k"), int((now + 15_000) as i64));
     assert_eq!(h.run(&format!("EXPIREAT k {}", now / 1000 + 50)), int(1));
     assert_eq!(h.run(&format!("PEXPIREAT k {}", now + 60_000)), int(1));
@@ -95,12 +109,27 @@ fn expire_errors() {
     assert_eq!(h.run("EXPIRE k 10 NX XX"), err(incompatible));
     assert_eq!(h.run("EXPIRE k 10 NX GT"), err(incompatible));
     assert_eq!(h.run("EXPIRE k 10 LT NX"), err(incompatible));
-    assert_eq!(h.run("EXPIRE k 10 GT LT"), err("ERR GT and LT options at the same time are not compatible"));
+    assert_eq!(
+        h.run("EXPIRE k 10 GT LT"),
+        err("ERR GT and LT options at the same time are not compatible")
+    );
     assert_eq!(h.run("EXPIRE k 10 foo"), err("ERR Unsupported option foo"));
-    assert_eq!(h.run("EXPIRE k x"), err("ERR value is not an integer or out of range"));
-    assert_eq!(h.run("EXPIRE k 9223372036854775"), err("ERR invalid expire time in 'expire' command"));
-    assert_eq!(h.run("PEXPIRE k 9223372036854775807"), err("ERR invalid expire time in 'pexpire' command"));
-    assert_eq!(h.run("EXPIRE k"), err("ERR wrong number of arguments for 'expire' command"));
+    assert_eq!(
+        h.run("EXPIRE k x"),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        h.run("EXPIRE k 9223372036854775"),
+        err("ERR invalid expire time in 'expire' command")
+    );
+    assert_eq!(
+        h.run("PEXPIRE k 9223372036854775807"),
+        err("ERR invalid expire time in 'pexpire' command")
+    );
+    assert_eq!(
+        h.run("EXPIRE k"),
+        err("ERR wrong number of arguments for 'expire' command")
+    );
 }
 
 #[test]
@@ -149,9 +178,20 @@ fn keys_and_dbsize_and_flush() {
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(keys(h.run("KEYS h[ae]llo")), ["hallo", "hello"].map(String::from).into());
-    assert_eq!(keys(h.run("KEYS *")).len(), 4, "expired keys are not listed");
-    assert_eq!(h.run("DBSIZE"), int(5), "DBSIZE counts unreclaimed keys like Redis");
+    assert_eq!(
+        keys(h.run("KEYS h[ae]llo")),
+        ["hallo", "hello"].map(String::from).into()
+    );
+    assert_eq!(
+        keys(h.run("KEYS *")).len(),
+        4,
+        "expired keys are not listed"
+    );
+    assert_eq!(
+        h.run("DBSIZE"),
+        int(5),
+        "DBSIZE counts unreclaimed keys like Redis"
+    );
     assert_eq!(h.run("FLUSHDB FOO"), err("ERR syntax error"));
     assert_eq!(h.run("FLUSHALL ASYNC"), ok());
     assert_eq!(h.run("DBSIZE"), int(0));
@@ -177,7 +217,16 @@ fn scan_reply(f: Frame) -> (u64, Vec<Bytes>) {
     let Frame::Array(v) = f else { panic!("{f:?}") };
     let Frame::Bulk(c) = &v[0] else { panic!() };
     let Frame::Array(keys) = &v[1] else { panic!() };
-    let keys = keys.iter().map(|k| if let Frame::Bulk(b) = k { b.clone() } else { panic!() }).collect();
+    let keys = keys
+        .iter()
+        .map(|k| {
+            if let Frame::Bulk(b) = k {
+                b.clone()
+            } else {
+                panic!()
+            }
+        })
+        .collect();
     (std::str::from_utf8(c).unwrap().parse().unwrap(), keys)
 }
 
@@ -189,7 +238,10 @@ fn scan_options_and_errors() {
     }
     assert_eq!(h.run("SCAN abc"), err("ERR invalid cursor"));
     assert_eq!(h.run("SCAN 0 COUNT 0"), err("ERR syntax error"));
-    assert_eq!(h.run("SCAN 0 COUNT x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(
+        h.run("SCAN 0 COUNT x"),
+        err("ERR value is not an integer or out of range")
+    );
     assert_eq!(h.run("SCAN 0 MATCH"), err("ERR syntax error"));
     assert_eq!(h.run("SCAN 0 FOO bar"), err("ERR syntax error"));
     let (c, keys) = scan_reply(h.run("SCAN 0 COUNT 1000 MATCH key:1*"));
@@ -233,19 +285,42 @@ fn scan_returns_every_stable_key_despite_deletes() {
 #[test]
 fn command_introspection() {
     let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-    let Frame::Integer(n) = command_command(&[b("COMMAND"), b("COUNT")]) else { panic!() };
+    let Frame::Integer(n) = command_command(&[b("COMMAND"), b("COUNT")]) else {
+        panic!()
+    };
     assert_eq!(n as usize, crate::cmd::table().len());
-    let Frame::Array(info) = command_command(&[b("COMMAND"), b("INFO"), b("get"), b("nosuch")]) else { panic!() };
+    let Frame::Array(info) = command_command(&[b("COMMAND"), b("INFO"), b("get"), b("nosuch")])
+    else {
+        panic!()
+    };
     assert_eq!(info[1], Frame::Null);
-    let Frame::Array(get) = &info[0] else { panic!() };
+    let Frame::Array(get) = &info[0] else {
+        panic!()
+    };
     assert_eq!(get[0], bulk("get"));
     assert_eq!(get[1], int(2));
-    assert_eq!(get[2], arr(vec![Frame::Simple("readonly".into()), Frame::Simple("fast".into())]));
+    assert_eq!(
+        get[2],
+        arr(vec![
+            Frame::Simple("readonly".into()),
+            Frame::Simple("fast".into())
+        ])
+    );
     assert_eq!((&get[3], &get[4], &get[5]), (&int(1), &int(1), &int(1)));
-    let Frame::Array(docs) = command_command(&[b("COMMAND"), b("DOCS"), b("set")]) else { panic!() };
+    let Frame::Array(docs) = command_command(&[b("COMMAND"), b("DOCS"), b("set")]) else {
+        panic!()
+    };
     assert_eq!(docs[0], bulk("set"));
     assert_eq!(
-        command_command(&[b("COMMAND"), b("GETKEYS"), b("MSET"), b("a"), b("1"), b("b"), b("2")]),
+        command_command(&[
+            b("COMMAND"),
+            b("GETKEYS"),
+            b("MSET"),
+            b("a"),
+            b("1"),
+            b("b"),
+            b("2")
+        ]),
         arr(vec![bulk("a"), bulk("b")])
     );
     assert_eq!(
@@ -253,8 +328,21 @@ fn command_introspection() {
         err("ERR The command has no key arguments")
     );
     assert_eq!(
-        command_command(&[b("COMMAND"), b("LIST"), b("FILTERBY"), b("PATTERN"), b("pexpire*")]),
-        arr(vec![bulk("pexpire"), bulk("pexpireat"), bulk("pexpiretime")])
+        command_command(&[
+            b("COMMAND"),
+            b("LIST"),
+            b("FILTERBY"),
+            b("PATTERN"),
+            b("pexpire*")
+        ]),
+        arr(vec![
+            bulk("pexpire"),
+            bulk("pexpireat"),
+            bulk("pexpiretime")
+        ])
     );
-    assert_eq!(command_command(&[b("COMMAND"), b("FOO")]), err("ERR unknown subcommand 'FOO'. Try COMMAND HELP."));
+    assert_eq!(
+        command_command(&[b("COMMAND"), b("FOO")]),
+        err("ERR unknown subcommand 'FOO'. Try COMMAND HELP.")
+    );
 }

@@ -68,7 +68,12 @@ fn replay(log: &[Vec<Bytes>], now_ms: u64) -> Db {
     let mut random = || 4u64;
     let mut sink = Vec::new();
     for cmd in log {
-        let mut ctx = ExecCtx { now_ms, random: &mut random, propagate: &mut sink, replaying: true };
+        let mut ctx = ExecCtx {
+            now_ms,
+            random: &mut random,
+            propagate: &mut sink,
+            replaying: true,
+        };
         let reply = execute(&mut db, &mut ctx, cmd);
         assert!(!reply.is_error(), "replayed {cmd:?} failed: {reply:?}");
     }
