@@ -141,8 +141,9 @@ fn ttl_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], ms: bool) -> Fram
         Err(missing) => missing,
         Ok(None) => Frame::Integer(-1),
         Ok(Some(at)) => {
-            let left = at.saturating_sub(ctx.now_ms) as i64;
-            Frame::Integer(if ms { left } else { (left + 500) / 1000 })
+            // u64 arithmetic: no overflow for TTLs near i64::MAX (Redis rounds the same way).
+            let left = at.saturating_sub(ctx.now_ms);
+            Frame::Integer(if ms { left } else { (left + 500) / 1000 } as i64)
         }
     }
 }
@@ -160,11 +161,7 @@ fn expiretime_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], ms: bool) 
     match expiry_of(db, ctx, &args[1]) {
         Err(missing) => missing,
         Ok(None) => Frame::Integer(-1),
-        Ok(Some(at)) => Frame::Integer(if ms {
-            at as i64
-        } else {
-            (at as i64 + 500) / 1000
-        }),
+        Ok(Some(at)) => Frame::Integer(if ms { at } else { (at + 500) / 1000 } as i64),
     }
 }
 
