@@ -184,9 +184,15 @@ pub fn execute(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     let Some(name) = args.first() else {
         return Frame::error("ERR empty command");
     };
-    let Some(spec) = lookup(name) else {
-        return unknown_command(args);
-    };
+    match lookup(name) {
+        Some(spec) => execute_spec(spec, db, ctx, args),
+        None => unknown_command(args),
+    }
+}
+
+/// Like [`execute`] for a spec the caller already looked up (saves the second lookup on
+/// the hot path). `spec` must be the entry for `args[0]`.
+pub fn execute_spec(spec: &CommandSpec, db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     if let Err(e) = check_arity(spec, args.len()) {
         return e;
     }

@@ -565,3 +565,36 @@ fn edge_cases_match_recorded_redis_replies() {
     }
     assert!(checked > 250);
 }
+
+/// The table's arity, flags, key spec, ACL categories and docs group equal what
+/// redis-server 7.0.15 reports (`testdata/command_info.txt`, from record_command_info.py).
+#[test]
+fn table_matches_recorded_redis_command_info() {
+    let data = include_str!("testdata/command_info.txt");
+    let join = |v: &[&str]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    let mut n = 0;
+    for line in data.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let c = lookup(f[0].as_bytes()).unwrap_or_else(|| panic!("{} missing", f[0]));
+        let ours = format!(
+            "{} {} {} {} {} {} {} {}",
+            c.name,
+            c.arity,
+            join(c.flags),
+            c.first_key,
+            c.last_key,
+            c.key_step,
+            join(c.acl_categories),
+            c.group
+        );
+        assert_eq!(ours, line);
+        n += 1;
+    }
+    assert_eq!(n, table().len());
+}

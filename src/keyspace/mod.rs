@@ -135,8 +135,12 @@ impl Db {
 
     /// The live entry for `key` (lazily expiring it first), or None.
     pub fn get(&mut self, ctx: &mut ExecCtx, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_needed(ctx, key);
-        self.entries.get(key)
+        let index = self.entries.get_index_of(key)?;
+        if Self::is_expired(&self.entries[index], ctx) {
+            self.expire_if_needed(ctx, key);
+            return None;
+        }
+        Some(&self.entries[index])
     }
 
     /// True when `key` exists and is live (lazily expiring it first).
