@@ -97,12 +97,11 @@ fn expire_generic(
     }
     if when <= ctx.now_ms as i64 && !ctx.replaying {
         db.remove_entry(key);
-        ctx.propagate
-            .push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.log(vec![Bytes::from_static(b"DEL"), key.clone()]);
     } else {
         let at = when.max(0) as u64;
         db.set_expire(key, Some(at));
-        ctx.propagate.push(vec![
+        ctx.log(vec![
             Bytes::from_static(b"PEXPIREAT"),
             key.clone(),
             int_bytes(at as i64),
@@ -178,7 +177,7 @@ pub(crate) fn persist(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     match expiry_of(db, ctx, &args[1]) {
         Ok(Some(_)) => {
             db.set_expire(&args[1], None);
-            ctx.propagate.push(args.to_vec());
+            ctx.log(args.to_vec());
             Frame::Integer(1)
         }
         _ => Frame::Integer(0),

@@ -31,7 +31,7 @@ pub(crate) fn del(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     }
     let removed = logged.len() - 1;
     if removed > 0 {
-        ctx.propagate.push(logged);
+        ctx.log(logged);
     }
     count_reply(removed)
 }
@@ -65,7 +65,7 @@ fn rename_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], nx: bool) -> F
     }
     let (_, entry) = db.remove_entry(src).expect("checked above");
     db.insert(dst.clone(), entry.value, entry.expire_at_ms);
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     done
 }
 
@@ -216,6 +216,6 @@ pub(crate) fn flush(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         }
     }
     db.clear();
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     Frame::ok()
 }

@@ -50,11 +50,21 @@ pub struct ExecCtx<'a> {
     pub now_ms: u64,
     /// Seeded randomness (RANDOMKEY, active-expiry sampling).
     pub random: &'a mut dyn FnMut() -> u64,
-    /// Commands to append to the AOF, in order; each is `[name, args…]`.
+    /// Commands to append to the AOF, in order; each is `[name, args…]`. Nothing is pushed
+    /// while `replaying`.
     pub propagate: &'a mut Vec<Vec<Bytes>>,
     /// True while replaying the AOF at start-up: nothing expires, nothing is propagated by
     /// lazy expiry, past absolute TTLs are stored as given.
     pub replaying: bool,
+}
+
+impl ExecCtx<'_> {
+    /// Queues one command for the AOF. Dropped while replaying (the log already holds it).
+    pub fn log(&mut self, cmd: Vec<Bytes>) {
+        if !self.replaying {
+            self.propagate.push(cmd);
+        }
+    }
 }
 
 /// The signature every data command implements; `args[0]` is the command name.

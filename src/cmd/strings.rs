@@ -3,7 +3,7 @@
 //! DECRBY INCRBYFLOAT.
 //!
 //! Each handler parses its arguments, applies the change, pushes the AOF form onto
-//! `ctx.propagate` (absolute TTLs only; nothing for a no-op) and returns the reply.
+//! `ctx.log` (absolute TTLs only; nothing for a no-op) and returns the reply.
 //! What can fail: syntax, integer/float parsing, expire-time range, overflow and the
 //! 512 MB string limit, each with Redis's exact error text.
 
@@ -158,8 +158,7 @@ fn set_generic(
         Some(ms) => {
             db.insert(key.clone(), Value::Str(val.clone()), Some(ms));
             let ms = int_bytes(ms as i64);
-            ctx.propagate
-                .push(vec![b("SET"), key.clone(), val.clone(), b("PXAT"), ms]);
+            ctx.log(vec![b("SET"), key.clone(), val.clone(), b("PXAT"), ms]);
         }
         None => {
             db.set_value(key.clone(), Value::Str(val.clone()), opts.keepttl);
@@ -167,7 +166,7 @@ fn set_generic(
             if opts.keepttl {
                 logged.push(b("KEEPTTL"));
             }
-            ctx.propagate.push(logged);
+            ctx.log(logged);
         }
     }
     if opts.get {
@@ -240,8 +239,7 @@ pub(crate) fn getset(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     db.set_value(args[1].clone(), Value::Str(args[2].clone()), false);
-    ctx.propagate
-        .push(vec![b("SET"), args[1].clone(), args[2].clone()]);
+    ctx.log(vec![b("SET"), args[1].clone(), args[2].clone()]);
     bulk_or_null(old)
 }
 
@@ -250,7 +248,7 @@ pub(crate) fn getdel(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     match get_string(db, ctx, &args[1]) {
         Ok(Some(v)) => {
             db.remove_entry(&args[1]);
-            ctx.propagate.push(vec![b("DEL"), args[1].clone()]);
+            ctx.log(vec![b("DEL"), args[1].clone()]);
             Frame::Bulk(v)
         }
         Ok(None) => Frame::Null,
@@ -278,15 +276,14 @@ pub(crate) fn getex(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         let absolute = matches!(kind, ExpireKind::Exat | ExpireKind::Pxat);
         if absolute && ms <= ctx.now_ms && !ctx.replaying {
             db.remove_entry(key);
-            ctx.propagate.push(vec![b("DEL"), key.clone()]);
+            ctx.log(vec![b("DEL"), key.clone()]);
         } else {
             db.set_expire(key, Some(ms));
-            ctx.propagate
-                .push(vec![b("PEXPIREAT"), key.clone(), int_bytes(ms as i64)]);
+            ctx.log(vec![b("PEXPIREAT"), key.clone(), int_bytes(ms as i64)]);
         }
     } else if opts.persist && db.peek(key).is_some_and(|e| e.expire_at_ms.is_some()) {
         db.set_expire(key, None);
-        ctx.propagate.push(vec![b("PERSIST"), key.clone()]);
+        ctx.log(vec![b("PERSIST"), key.clone()]);
     }
     Frame::Bulk(v)
 }
@@ -312,7 +309,7 @@ pub(crate) fn mset(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         db.expire_if_needed(ctx, &pair[0]);
         db.set_value(pair[0].clone(), Value::Str(pair[1].clone()), false);
     }
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     Frame::ok()
 }
 
@@ -331,7 +328,7 @@ pub(crate) fn msetnx(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     for pair in args[1..].chunks(2) {
         db.set_value(pair[0].clone(), Value::Str(pair[1].clone()), false);
     }
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     Frame::Integer(1)
 }
 
@@ -353,7 +350,7 @@ pub(crate) fn append(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     };
     let len = new.len();
     db.set_value(key.clone(), Value::Str(new), true);
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     count_reply(len)
 }
 
@@ -421,7 +418,7 @@ pub(crate) fn setrange(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame 
     v[offset..offset + value.len()].copy_from_slice(value);
     let len = v.len();
     db.set_value(key.clone(), Value::Str(Bytes::from(v)), true);
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     count_reply(len)
 }
 
@@ -440,7 +437,7 @@ fn incr_by(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], delta: i64) -> Frame 
         return Frame::error(ERR_OVERFLOW);
     };
     db.set_value(key.clone(), Value::Str(int_bytes(new)), true);
-    ctx.propagate.push(args.to_vec());
+    ctx.log(args.to_vec());
     Frame::Integer(new)
 }
 
@@ -485,7 +482,6 @@ pub(crate) fn incrbyfloat(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fra
     }
     let text = Bytes::from(sum.to_human_string());
     db.set_value(key.clone(), Value::Str(text.clone()), true);
-    ctx.propagate
-        .push(vec![b("SET"), key.clone(), text.clone(), b("KEEPTTL")]);
+    ctx.log(vec![b("SET"), key.clone(), text.clone(), b("KEEPTTL")]);
     Frame::Bulk(text)
 }

@@ -127,7 +127,7 @@ impl Db {
         };
         if expired {
             if let Some((k, _)) = self.remove_entry(key) {
-                ctx.propagate.push(vec![Bytes::from_static(b"DEL"), k]);
+                ctx.log(vec![Bytes::from_static(b"DEL"), k]);
             }
         }
         expired
