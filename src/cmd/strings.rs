@@ -7,7 +7,7 @@
 //! What can fail: syntax, integer/float parsing, expire-time range, overflow and the
 //! 512 MB string limit, each with Redis's exact error text.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::{
     count_reply, int_arg, int_bytes, parse_i64, wrong_args, wrongtype, ExecCtx, ERR_NOT_FLOAT,
@@ -332,26 +332,45 @@ pub(crate) fn msetnx(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     Frame::Integer(1)
 }
 
-/// APPEND key value → new length; keeps the TTL.
+/// APPEND key value → new length; keeps the TTL. Appends in place when the stored buffer
+/// is not shared, so repeated APPENDs cost amortized O(appended bytes).
 pub(crate) fn append(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     let (key, tail) = (&args[1], &args[2]);
-    let new = match get_string(db, ctx, key) {
-        Err(e) => return e,
-        Ok(None) => tail.clone(),
-        Ok(Some(old)) => {
-            if old.len() as u64 + tail.len() as u64 > STRING_LEN_MAX_BYTES {
+    let old_len = match db.get(ctx, key) {
+        None => None,
+        Some(e) => match as_str(&e.value) {
+            Some(s) => Some(s.len()),
+            None => return wrongtype(),
+        },
+    };
+    let len = match old_len {
+        None => {
+            db.insert(key.clone(), Value::Str(tail.clone()), None);
+            tail.len()
+        }
+        Some(old_len) => {
+            if old_len as u64 + tail.len() as u64 > STRING_LEN_MAX_BYTES {
                 return Frame::error(ERR_STRING_TOO_LONG);
             }
-            let mut v = Vec::with_capacity(old.len() + tail.len());
-            v.extend_from_slice(&old);
-            v.extend_from_slice(tail);
-            Bytes::from(v)
+            let edit = |buf: &mut BytesMut| buf.extend_from_slice(tail);
+            db.update_value(key, |v| edit_str(v, edit))
+                .expect("key checked above")
         }
     };
-    let len = new.len();
-    db.set_value(key.clone(), Value::Str(new), true);
     ctx.log(args.to_vec());
     count_reply(len)
+}
+
+/// Edits a string value in place (no copy when its buffer is unshared); returns the new
+/// length.
+fn edit_str(v: &mut Value, edit: impl FnOnce(&mut BytesMut)) -> usize {
+    let Value::Str(b) = v;
+    let mut buf = std::mem::take(b)
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    edit(&mut buf);
+    *b = buf.freeze();
+    b.len()
 }
 
 /// STRLEN key → length (0 if absent).
@@ -400,24 +419,34 @@ pub(crate) fn setrange(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame 
     if offset < 0 {
         return Frame::error("ERR offset is out of range");
     }
-    let old = match get_string(db, ctx, key) {
-        Ok(v) => v,
+    // Only the length is kept, so the stored buffer stays unshared for the in-place edit.
+    let old_len = match get_string(db, ctx, key) {
+        Ok(v) => v.map(|o| o.len()),
         Err(e) => return e,
     };
     if value.is_empty() {
-        return count_reply(old.map_or(0, |o| o.len()));
+        return count_reply(old_len.unwrap_or(0));
     }
     if offset as u64 + value.len() as u64 > STRING_LEN_MAX_BYTES {
         return Frame::error(ERR_STRING_TOO_LONG);
     }
     let offset = offset as usize;
-    let mut v = old.map(|o| o.to_vec()).unwrap_or_default();
-    if v.len() < offset + value.len() {
-        v.resize(offset + value.len(), 0);
-    }
-    v[offset..offset + value.len()].copy_from_slice(value);
-    let len = v.len();
-    db.set_value(key.clone(), Value::Str(Bytes::from(v)), true);
+    let edit = |buf: &mut BytesMut| {
+        if buf.len() < offset + value.len() {
+            buf.resize(offset + value.len(), 0);
+        }
+        buf[offset..offset + value.len()].copy_from_slice(value);
+    };
+    let len = match db.update_value(key, |v| edit_str(v, edit)) {
+        Some(len) => len,
+        None => {
+            let mut buf = BytesMut::new();
+            edit(&mut buf);
+            let len = buf.len();
+            db.insert(key.clone(), Value::Str(buf.freeze()), None);
+            len
+        }
+    };
     ctx.log(args.to_vec());
     count_reply(len)
 }

@@ -598,3 +598,32 @@ fn table_matches_recorded_redis_command_info() {
     }
     assert_eq!(n, table().len());
 }
+
+#[test]
+fn append_is_in_place_and_accounted() {
+    let mut h = Harness::new();
+    h.run("SET k a");
+    let base = h.db.used_memory_bytes();
+    let mut buffers = std::collections::BTreeSet::new();
+    for _ in 0..1000 {
+        h.run("APPEND k bc");
+        let crate::keyspace::Value::Str(b) = &h.db.peek(b"k").unwrap().value;
+        buffers.insert(b.as_ptr() as usize);
+    }
+    assert!(
+        buffers.len() < 40,
+        "amortized growth, not a copy per APPEND: {}",
+        buffers.len()
+    );
+    assert_eq!(h.run("STRLEN k"), int(2001));
+    assert_eq!(h.db.used_memory_bytes(), base + 2000);
+    assert_eq!(h.run("SETRANGE k 2000 XYZ"), int(2003));
+    assert_eq!(h.run("GETRANGE k 1998 -1"), bulk("cbXYZ"));
+    assert_eq!(h.db.used_memory_bytes(), base + 2002);
+    // A reply still holding the old buffer must not see the edit.
+    let before = h.run("GET k");
+    h.run("SETRANGE k 0 Q");
+    assert_eq!(h.run("GETRANGE k 0 0"), bulk("Q"));
+    let Frame::Bulk(old) = before else { panic!() };
+    assert_eq!(old[0], b'a');
+}

@@ -183,6 +183,17 @@ impl Db {
         self.insert(key, value, ttl);
     }
 
+    /// Applies `f` to the value of an existing key in place, keeping the TTL and adjusting
+    /// the memory estimate. Returns None (without calling `f`) if the key is absent; no
+    /// expiry check is made here.
+    pub fn update_value<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Value) -> R) -> Option<R> {
+        let (_, _, entry) = self.entries.get_full_mut(key)?;
+        let before = entry.value.size_bytes();
+        let out = f(&mut entry.value);
+        self.used_memory_bytes = self.used_memory_bytes - before + entry.value.size_bytes();
+        Some(out)
+    }
+
     /// Sets or clears the absolute expiry of an existing key. Returns false if the key is
     /// absent (no expiry check is made here).
     pub fn set_expire(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> bool {
