@@ -149,6 +149,25 @@ mod tests {
         assert!(m("a\\", "a\\"), "trailing backslash is a literal");
     }
 
+    /// Every pattern in `testdata/glob_redis.txt` selects exactly the keys redis-server
+    /// 7.0.15's KEYS selected (recorded by `testdata/record_glob.py`).
+    #[test]
+    fn matches_recorded_redis_keys_output() {
+        let keys: Vec<&str> = include_str!("testdata/glob_keys.txt").lines().collect();
+        let mut checked = 0;
+        for line in include_str!("testdata/glob_redis.txt").lines() {
+            let mut fields = line.split('\t');
+            let pattern = fields.next().unwrap();
+            let mut want: Vec<&str> = fields.collect();
+            want.sort();
+            let mut got: Vec<&str> = keys.iter().copied().filter(|k| m(pattern, k)).collect();
+            got.sort();
+            assert_eq!(got, want, "pattern {pattern:?}");
+            checked += 1;
+        }
+        assert!(checked > 50);
+    }
+
     #[test]
     fn pathological_is_fast() {
         let s = "a".repeat(2000);
