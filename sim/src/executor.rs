@@ -287,7 +287,9 @@ impl Executor {
         h.u64(b);
         self.inner.trace.set(h);
         if self.inner.trace_print.get() {
-            println!("{:>12}ns {tag} {a} {b}", now);
+            use std::io::Write as _;
+            // A closed stdout (`| head`) must not abort the run.
+            let _ = writeln!(std::io::stdout().lock(), "{now:>12}ns {tag} {a:#x} {b:#x}");
         }
     }
 

@@ -108,6 +108,7 @@ pub(crate) fn crash_machine(state: &mut DiskState, faults: &DiskFaults, rng: &mu
         inode.current = image.clone();
         inode.durable = image;
         inode.pending.clear();
+        inode.lost_to_eio = false;
         state.inodes.insert(ino, inode);
     }
     report.files_after = kept
@@ -126,6 +127,7 @@ pub(crate) fn settle_partially(inode: &mut Inode, faults: &DiskFaults, rng: &mut
     let mut ignored = CrashReport::default();
     inode.durable = crash_image(inode, faults, rng, &mut ignored);
     inode.pending.clear();
+    inode.lost_to_eio = true;
 }
 
 /// The bytes one inode has after power loss.

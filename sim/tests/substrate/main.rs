@@ -4,6 +4,7 @@
 mod disk;
 mod executor;
 mod net;
+mod scenario;
 mod smoke;
 
 use std::time::Duration;
