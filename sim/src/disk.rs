@@ -28,6 +28,7 @@
 //! ENOTDIR, EBADF, EIO, ENOSPC, EFBIG); internal invariants are asserted.
 
 mod crash;
+mod file;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -39,12 +40,13 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tidemark::io::{BufResult, OpenMode};
+use tidemark::io::OpenMode;
 
 use crate::executor::{stream, Executor};
 use crate::faults::DiskFaults;
 
 pub use crash::CrashReport;
+pub use file::SimFile;
 
 /// Largest file the simulator keeps in memory, in bytes; beyond it writes fail EFBIG.
 pub const FILE_LEN_MAX_BYTES: u64 = 1 << 30;
@@ -90,9 +92,18 @@ pub(crate) enum Entry {
 /// A directory operation not yet made durable by `sync_dir`.
 #[derive(Clone, Debug)]
 pub(crate) enum DirOp {
-    Create { path: PathBuf, entry: Entry },
-    Remove { path: PathBuf },
-    Rename { from: PathBuf, to: PathBuf, ino: u64 },
+    Create {
+        path: PathBuf,
+        entry: Entry,
+    },
+    Remove {
+        path: PathBuf,
+    },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        ino: u64,
+    },
 }
 
 impl DirOp {
@@ -164,7 +175,10 @@ impl DiskState {
         self.next_ino += 1;
         self.inodes.insert(ino, Inode::default());
         self.names.insert(path.to_path_buf(), Entry::File(ino));
-        self.dir_ops.push(DirOp::Create { path: path.to_path_buf(), entry: Entry::File(ino) });
+        self.dir_ops.push(DirOp::Create {
+            path: path.to_path_buf(),
+            entry: Entry::File(ino),
+        });
         ino
     }
 }
@@ -177,7 +191,10 @@ pub(crate) fn normalize(path: &Path) -> io::Result<PathBuf> {
             Component::Normal(part) => out.push(part),
             Component::CurDir | Component::RootDir => {}
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "'..' not supported"))
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "'..' not supported",
+                ))
             }
         }
     }
@@ -273,7 +290,9 @@ impl SimDisk {
     /// [`op_count`]: SimDisk::op_count
     pub fn crash_after_ops(&self, n: Option<u64>) {
         self.inner.freeze_after.set(n);
-        self.inner.frozen.set(n.is_some_and(|n| self.op_count() >= n));
+        self.inner
+            .frozen
+            .set(n.is_some_and(|n| self.op_count() >= n));
     }
 
     /// Whether the crash point set by [`SimDisk::crash_after_ops`] has been reached.
@@ -285,7 +304,9 @@ impl SimDisk {
     /// disarms a crash point. (Kill the node's tasks on the executor separately.)
     pub fn crash_process(&self) {
         self.crash_after_ops(None);
-        self.inner.exec.trace("disk.crash_process", u64::from(self.inner.node), 0);
+        self.inner
+            .exec
+            .trace("disk.crash_process", u64::from(self.inner.node), 0);
     }
 
     /// Machine crash (power loss): see the module comment and `disk/crash.rs`. Afterwards
@@ -295,7 +316,11 @@ impl SimDisk {
         self.crash_after_ops(None);
         let faults = self.faults();
         let report = crash::crash_machine(&mut self.inner.state.borrow_mut(), &faults, rng);
-        self.inner.exec.trace("disk.crash_machine", u64::from(self.inner.node), report.digest());
+        self.inner.exec.trace(
+            "disk.crash_machine",
+            u64::from(self.inner.node),
+            report.digest(),
+        );
         report
     }
 
@@ -351,7 +376,11 @@ impl SimDisk {
     pub fn pending_summary(&self) -> PendingSummary {
         let state = self.inner.state.borrow();
         PendingSummary {
-            files_with_pending: state.inodes.values().filter(|i| !i.pending.is_empty()).count(),
+            files_with_pending: state
+                .inodes
+                .values()
+                .filter(|i| !i.pending.is_empty())
+                .count(),
             pending_ops: state.inodes.values().map(|i| i.pending.len()).sum(),
             pending_dir_ops: state.dir_ops.len(),
         }
@@ -372,7 +401,9 @@ impl SimDisk {
         if self.inner.frozen.get() {
             std::future::pending::<()>().await;
         }
-        self.inner.exec.trace(tag, (u64::from(self.inner.node) << 32) | a, b);
+        self.inner
+            .exec
+            .trace(tag, (u64::from(self.inner.node) << 32) | a, b);
     }
 
     fn end(&self) {
@@ -403,14 +434,20 @@ impl SimDisk {
                 (Err(e), OpenMode::CreateReadWrite | OpenMode::CreateTruncate)
                     if e.raw_os_error() == Some(ENOENT) =>
                 {
-                    state.parent_must_exist(&path).map(|()| state.create_file(&path))
+                    state
+                        .parent_must_exist(&path)
+                        .map(|()| state.create_file(&path))
                 }
                 (Err(e), _) => Err(e),
             }
         };
         self.end();
         let writable = mode != OpenMode::Read;
-        result.map(|ino| SimFile { disk: self.clone(), ino, writable })
+        result.map(|ino| SimFile {
+            disk: self.clone(),
+            ino,
+            writable,
+        })
     }
 
     async fn rename_path(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -452,10 +489,15 @@ impl SimDisk {
         let result = (|| {
             let mut state = self.inner.state.borrow_mut();
             if !state.dir_exists(&path) {
-                return Err(if state.names.contains_key(&path) { errno(ENOTDIR) } else { errno(ENOENT) });
+                return Err(if state.names.contains_key(&path) {
+                    errno(ENOTDIR)
+                } else {
+                    errno(ENOENT)
+                });
             }
             let ops = std::mem::take(&mut state.dir_ops);
-            let (now, later): (Vec<DirOp>, Vec<DirOp>) = ops.into_iter().partition(|op| op.touches_dir(&path));
+            let (now, later): (Vec<DirOp>, Vec<DirOp>) =
+                ops.into_iter().partition(|op| op.touches_dir(&path));
             for op in &now {
                 op.apply(&mut state.durable_names);
             }
@@ -479,7 +521,10 @@ impl SimDisk {
                     Some(Entry::File(_)) => return Err(errno(EEXIST)),
                     None => {
                         state.names.insert(prefix.clone(), Entry::Dir);
-                        state.dir_ops.push(DirOp::Create { path: prefix.clone(), entry: Entry::Dir });
+                        state.dir_ops.push(DirOp::Create {
+                            path: prefix.clone(),
+                            entry: Entry::Dir,
+                        });
                     }
                 }
             }
@@ -495,12 +540,18 @@ impl SimDisk {
         let result = (|| {
             let state = self.inner.state.borrow();
             if !state.dir_exists(&path) {
-                return Err(if state.names.contains_key(&path) { errno(ENOTDIR) } else { errno(ENOENT) });
+                return Err(if state.names.contains_key(&path) {
+                    errno(ENOTDIR)
+                } else {
+                    errno(ENOENT)
+                });
             }
             let mut names: Vec<String> = state
                 .names
                 .keys()
-                .filter(|p| p.parent().unwrap_or(Path::new("")) == path && !p.as_os_str().is_empty())
+                .filter(|p| {
+                    p.parent().unwrap_or(Path::new("")) == path && !p.as_os_str().is_empty()
+                })
                 .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
             names.sort();
@@ -512,7 +563,10 @@ impl SimDisk {
 }
 
 fn path_string(path: &Path) -> String {
-    let parts: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     parts.join("/")
 }
 
@@ -541,189 +595,5 @@ impl tidemark::io::Disk for SimDisk {
 
     fn list_dir(&self, path: &Path) -> impl Future<Output = io::Result<Vec<String>>> {
         self.list_directory(path)
-    }
-}
-
-/// An open file on a [`SimDisk`]. Refers to the inode, like a file descriptor: it keeps
-/// working after its name is renamed or removed, and goes stale (EBADF) after a machine
-/// crash if the inode did not survive.
-pub struct SimFile {
-    disk: SimDisk,
-    ino: u64,
-    writable: bool,
-}
-
-impl SimFile {
-    fn with_inode<T>(&self, f: impl FnOnce(&mut Inode) -> io::Result<T>) -> io::Result<T> {
-        let mut state = self.disk.inner.state.borrow_mut();
-        match state.inodes.get_mut(&self.ino) {
-            Some(inode) => f(inode),
-            None => Err(errno(EBADF)),
-        }
-    }
-
-    async fn read(&self, mut buf: Vec<u8>, pos: u64) -> BufResult<usize> {
-        self.disk.begin("disk.read", self.ino, pos, false).await;
-        let flip = self.disk.chance(self.disk.inner.faults.borrow().read_bitflip_rate);
-        let flip_at = self.disk.inner.rng.borrow_mut().gen::<u64>();
-        let result = self.with_inode(|inode| {
-            let want = buf.capacity() - buf.len();
-            let len = inode.current.len() as u64;
-            if pos >= len || want == 0 {
-                return Ok(0);
-            }
-            let start = usize::try_from(pos).expect("pos < len");
-            let n = want.min(inode.current.len() - start);
-            let old_len = buf.len();
-            buf.extend_from_slice(&inode.current[start..start + n]);
-            if flip {
-                let bit = usize::try_from(flip_at % (n as u64 * 8)).expect("small");
-                buf[old_len + bit / 8] ^= 1 << (bit % 8);
-            }
-            Ok(n)
-        });
-        self.disk.end();
-        (result, buf)
-    }
-
-    async fn write(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize> {
-        self.disk.begin("disk.write", self.ino, pos, false).await;
-        let result = self.write_now(&buf, pos);
-        self.disk.end();
-        (result, buf)
-    }
-
-    /// Applies a write with its faults: ENOSPC / EFBIG limits, EIO after a prefix, short
-    /// writes. The part that was written is pending.
-    fn write_now(&self, data: &[u8], pos: u64) -> io::Result<usize> {
-        if !self.writable {
-            return Err(errno(EBADF));
-        }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let end = pos.checked_add(data.len() as u64).ok_or_else(|| errno(EFBIG))?;
-        if end > FILE_LEN_MAX_BYTES {
-            return Err(errno(EFBIG));
-        }
-        let faults = self.disk.faults();
-        let mut n = data.len();
-        let mut fail = None;
-        if let Some(capacity) = faults.capacity_bytes {
-            let (used, cur_len) = {
-                let state = self.disk.inner.state.borrow();
-                let inode = state.inodes.get(&self.ino).ok_or_else(|| errno(EBADF))?;
-                (state.used_bytes(), inode.current.len() as u64)
-            };
-            let free = capacity.saturating_sub(used);
-            let growth = end.saturating_sub(cur_len);
-            if growth > free {
-                // Only the part that fits is written; nothing fits ⇒ ENOSPC.
-                let fits = cur_len.saturating_sub(pos) + free;
-                n = usize::try_from(fits.min(n as u64)).expect("≤ n");
-                if n == 0 {
-                    return Err(errno(ENOSPC));
-                }
-            }
-        }
-        if self.disk.chance(faults.write_eio_rate) {
-            n = self.disk.inner.rng.borrow_mut().gen_range(0..n);
-            fail = Some(errno(EIO));
-        } else if n > 1 && self.disk.chance(faults.short_write_rate) {
-            n = self.disk.inner.rng.borrow_mut().gen_range(1..n);
-        }
-        if n > 0 {
-            self.with_inode(|inode| {
-                let op = PendingOp::Write { pos, data: data[..n].to_vec() };
-                apply_op(&mut inode.current, &op);
-                inode.pending.push(op);
-                Ok(())
-            })?;
-        }
-        match fail {
-            Some(e) => Err(e),
-            None => Ok(n),
-        }
-    }
-
-    async fn sync(&self) -> io::Result<()> {
-        self.disk.begin("disk.fsync", self.ino, 0, true).await;
-        let eio = self.disk.chance(self.disk.inner.faults.borrow().fsync_eio_rate);
-        let result = if eio {
-            let faults = self.disk.faults();
-            let mut rng = self.disk.inner.rng.borrow_mut();
-            self.with_inode(|inode| {
-                // Some pages reached the platter, the rest is marked clean and lost.
-                crash::settle_partially(inode, &faults, &mut *rng);
-                Err(errno(EIO))
-            })
-        } else {
-            self.with_inode(|inode| {
-                for op in std::mem::take(&mut inode.pending) {
-                    apply_op(&mut inode.durable, &op);
-                }
-                assert!(
-                    inode.lost_to_eio || inode.durable == inode.current,
-                    "page cache and platter diverge after a clean fsync history"
-                );
-                Ok(())
-            })
-        };
-        self.disk.end();
-        result
-    }
-
-    async fn truncate(&self, len: u64) -> io::Result<()> {
-        self.disk.begin("disk.set_len", self.ino, len, false).await;
-        let result = (|| {
-            if !self.writable {
-                return Err(errno(EBADF));
-            }
-            if len > FILE_LEN_MAX_BYTES {
-                return Err(errno(EFBIG));
-            }
-            let faults = self.disk.faults();
-            if let Some(capacity) = faults.capacity_bytes {
-                let state = self.disk.inner.state.borrow();
-                let cur = state.inodes.get(&self.ino).map_or(0, |i| i.current.len() as u64);
-                if len > cur && len - cur > capacity.saturating_sub(state.used_bytes()) {
-                    return Err(errno(ENOSPC));
-                }
-            }
-            self.with_inode(|inode| {
-                let op = PendingOp::SetLen(len);
-                apply_op(&mut inode.current, &op);
-                inode.pending.push(op);
-                Ok(())
-            })
-        })();
-        self.disk.end();
-        result
-    }
-}
-
-impl tidemark::io::File for SimFile {
-    fn read_at(&self, buf: Vec<u8>, pos: u64) -> impl Future<Output = BufResult<usize>> {
-        self.read(buf, pos)
-    }
-
-    fn write_at(&self, buf: Vec<u8>, pos: u64) -> impl Future<Output = BufResult<usize>> {
-        self.write(buf, pos)
-    }
-
-    fn sync_data(&self) -> impl Future<Output = io::Result<()>> {
-        self.sync()
-    }
-
-    fn sync_all(&self) -> impl Future<Output = io::Result<()>> {
-        self.sync()
-    }
-
-    fn set_len(&self, len: u64) -> impl Future<Output = io::Result<()>> {
-        self.truncate(len)
-    }
-
-    fn len(&self) -> impl Future<Output = io::Result<u64>> {
-        async move { self.with_inode(|inode| Ok(inode.current.len() as u64)) }
     }
 }

@@ -134,7 +134,10 @@ pub struct RunLimits {
 
 impl Default for RunLimits {
     fn default() -> RunLimits {
-        RunLimits { max_steps: 50_000_000, max_time: Duration::from_secs(3600) }
+        RunLimits {
+            max_steps: 50_000_000,
+            max_time: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -143,6 +146,8 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 struct TaskEntry {
     owner: Owner,
     future: BoxFuture,
+    /// Built once at spawn: pushes this task's id into the wake queue.
+    waker: Waker,
 }
 
 /// Wakers push task ids here. `Arc<Mutex>` only because `Waker` must be `Send + Sync`;
@@ -162,7 +167,11 @@ impl Wake for TaskWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.queue.ids.lock().unwrap_or_else(|e| e.into_inner()).push(self.id);
+        self.queue
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.id);
     }
 }
 
@@ -221,7 +230,10 @@ impl Executor {
 
     /// A new executor with explicit tuning.
     pub fn with_config(seed: u64, config: ExecutorConfig) -> Executor {
-        assert!(config.poll_cost_min_ns <= config.poll_cost_max_ns, "poll cost range inverted");
+        assert!(
+            config.poll_cost_min_ns <= config.poll_cost_max_ns,
+            "poll cost range inverted"
+        );
         let mut trace = TraceHasher::new();
         trace.u64(seed);
         Executor {
@@ -302,7 +314,16 @@ impl Executor {
     pub fn spawn(&self, owner: Owner, future: impl Future<Output = ()> + 'static) -> TaskId {
         let id = self.inner.next_task.get();
         self.inner.next_task.set(id + 1);
-        self.inner.tasks.borrow_mut().insert(id, TaskEntry { owner, future: Box::pin(future) });
+        let waker = Waker::from(Arc::new(TaskWaker {
+            id,
+            queue: self.inner.wake_queue.clone(),
+        }));
+        let entry = TaskEntry {
+            owner,
+            future: Box::pin(future),
+            waker,
+        };
+        self.inner.tasks.borrow_mut().insert(id, entry);
         self.make_ready(id);
         self.trace("spawn", id, owner.code());
         id
@@ -310,7 +331,12 @@ impl Executor {
 
     /// Number of live tasks of `owner`.
     pub fn task_count(&self, owner: Owner) -> usize {
-        self.inner.tasks.borrow().values().filter(|t| t.owner == owner).count()
+        self.inner
+            .tasks
+            .borrow()
+            .values()
+            .filter(|t| t.owner == owner)
+            .count()
     }
 
     /// Number of live tasks in total.
@@ -327,8 +353,11 @@ impl Executor {
         loop {
             let victims: Vec<TaskEntry> = {
                 let mut tasks = self.inner.tasks.borrow_mut();
-                let ids: Vec<TaskId> =
-                    tasks.iter().filter(|(_, t)| t.owner == owner).map(|(id, _)| *id).collect();
+                let ids: Vec<TaskId> = tasks
+                    .iter()
+                    .filter(|(_, t)| t.owner == owner)
+                    .map(|(id, _)| *id)
+                    .collect();
                 ids.iter().filter_map(|id| tasks.remove(id)).collect()
             };
             if victims.is_empty() {
@@ -343,12 +372,20 @@ impl Executor {
 
     /// A future that completes once virtual time reaches `now + duration`.
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep { exec: self.clone(), deadline: self.now() + duration, key: None }
+        Sleep {
+            exec: self.clone(),
+            deadline: self.now() + duration,
+            key: None,
+        }
     }
 
     /// A future that completes once virtual time reaches `deadline`.
     pub fn sleep_until(&self, deadline: Duration) -> Sleep {
-        Sleep { exec: self.clone(), deadline, key: None }
+        Sleep {
+            exec: self.clone(),
+            deadline,
+            key: None,
+        }
     }
 
     /// Yields once: the task goes back to the ready set and another may run first.
@@ -409,7 +446,14 @@ impl Executor {
     }
 
     fn drain_wakes(&self) {
-        let ids = std::mem::take(&mut *self.inner.wake_queue.ids.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids = std::mem::take(
+            &mut *self
+                .inner
+                .wake_queue
+                .ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         for id in ids {
             if self.inner.tasks.borrow().contains_key(&id) {
                 self.make_ready(id);
@@ -419,7 +463,13 @@ impl Executor {
 
     /// Nothing is ready: jump to the next timer, or report why the run cannot go on.
     fn advance_to_next_timer(&self) -> Option<RunOutcome> {
-        let next = self.inner.timers.borrow().keys().next().map(|(deadline, _)| *deadline);
+        let next = self
+            .inner
+            .timers
+            .borrow()
+            .keys()
+            .next()
+            .map(|(deadline, _)| *deadline);
         match next {
             Some(deadline) => {
                 if deadline > self.now() {
@@ -448,7 +498,11 @@ impl Executor {
             std::mem::replace(&mut *timers, later).into_iter().collect()
         };
         for ((deadline, seq), waker) in due {
-            self.trace("timer", u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX), seq);
+            self.trace(
+                "timer",
+                u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
+                seq,
+            );
             waker.wake();
         }
     }
@@ -466,7 +520,7 @@ impl Executor {
         let kills_before = self.kill_count(entry.owner);
         self.inner.steps.set(self.inner.steps.get() + 1);
         self.trace("poll", id, entry.owner.code());
-        let waker = Waker::from(Arc::new(TaskWaker { id, queue: self.inner.wake_queue.clone() }));
+        let waker = entry.waker.clone();
         let mut cx = Context::from_waker(&waker);
         let poll = entry.future.as_mut().poll(&mut cx);
         let killed_meanwhile = self.kill_count(entry.owner) != kills_before;
@@ -482,7 +536,10 @@ impl Executor {
         }
         let cost = {
             let c = &self.inner.config;
-            self.inner.rng.borrow_mut().gen_range(c.poll_cost_min_ns..=c.poll_cost_max_ns)
+            self.inner
+                .rng
+                .borrow_mut()
+                .gen_range(c.poll_cost_min_ns..=c.poll_cost_max_ns)
         };
         self.inner.now.set(self.now() + Duration::from_nanos(cost));
         self.fire_due_timers();
@@ -492,7 +549,12 @@ impl Executor {
         self.inner.kills.borrow().get(&owner).copied().unwrap_or(0)
     }
 
-    fn register_timer(&self, deadline: Duration, key: Option<(Duration, u64)>, waker: &Waker) -> (Duration, u64) {
+    fn register_timer(
+        &self,
+        deadline: Duration,
+        key: Option<(Duration, u64)>,
+        waker: &Waker,
+    ) -> (Duration, u64) {
         let mut timers = self.inner.timers.borrow_mut();
         if let Some(key) = key {
             if let Some(existing) = timers.get_mut(&key) {
@@ -543,7 +605,9 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
-        let key = self.exec.register_timer(self.deadline, self.key, cx.waker());
+        let key = self
+            .exec
+            .register_timer(self.deadline, self.key, cx.waker());
         self.key = Some(key);
         Poll::Pending
     }

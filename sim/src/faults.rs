@@ -114,7 +114,9 @@ impl FaultConfig {
     /// Swarm testing: turns each fault on with probability 1/2 at a random rate.
     /// Runtime fault rates stay small so runs still make progress.
     pub fn draw(rng: &mut impl Rng) -> FaultConfig {
-        let latency_max_us = *[50u64, 200, 1_000, 10_000].get(rng.gen_range(0..4)).unwrap_or(&200);
+        let latency_max_us = *[50u64, 200, 1_000, 10_000]
+            .get(rng.gen_range(0..4))
+            .unwrap_or(&200);
         let disk = DiskFaults {
             latency_min_us: rng.gen_range(1..=latency_max_us.min(20)),
             latency_max_us,
@@ -123,7 +125,11 @@ impl FaultConfig {
             fsync_eio_rate: maybe(rng, 0.02),
             write_eio_rate: maybe(rng, 0.02),
             short_write_rate: maybe(rng, 0.05),
-            capacity_bytes: if rng.gen_bool(0.2) { Some(rng.gen_range(64 * 1024..16 * 1024 * 1024)) } else { None },
+            capacity_bytes: if rng.gen_bool(0.2) {
+                Some(rng.gen_range(64 * 1024..16 * 1024 * 1024))
+            } else {
+                None
+            },
             read_bitflip_rate: 0.0,
             crash_write_survive_rate: rng.gen_range(0.0..=1.0),
             crash_torn_rate: rng.gen_range(0.0..=1.0),
@@ -135,7 +141,9 @@ impl FaultConfig {
             latency_max_us: rng.gen_range(0..2_000),
             split_read_rate: rng.gen_range(0.0..=1.0),
             reset_rate: maybe(rng, 0.01),
-            pipe_capacity_bytes: *[1usize, 64, 4096, 256 * 1024].get(rng.gen_range(0..4)).unwrap_or(&4096),
+            pipe_capacity_bytes: *[1usize, 64, 4096, 256 * 1024]
+                .get(rng.gen_range(0..4))
+                .unwrap_or(&4096),
         };
         let config = FaultConfig { disk, net };
         config.validate();
@@ -158,10 +166,22 @@ impl FaultConfig {
             self.net.split_read_rate,
             self.net.reset_rate,
         ] {
-            assert!((0.0..=1.0).contains(&rate), "fault rate {rate} out of [0, 1]");
+            assert!(
+                (0.0..=1.0).contains(&rate),
+                "fault rate {rate} out of [0, 1]"
+            );
         }
-        assert!(d.latency_min_us <= d.latency_max_us, "disk latency range inverted");
-        assert!(d.sector_bytes.is_power_of_two() && d.sector_bytes >= 512, "bad sector size");
-        assert!(self.net.pipe_capacity_bytes >= 1, "pipe capacity must be at least 1 byte");
+        assert!(
+            d.latency_min_us <= d.latency_max_us,
+            "disk latency range inverted"
+        );
+        assert!(
+            d.sector_bytes.is_power_of_two() && d.sector_bytes >= 512,
+            "bad sector size"
+        );
+        assert!(
+            self.net.pipe_capacity_bytes >= 1,
+            "pipe capacity must be at least 1 byte"
+        );
     }
 }

@@ -40,7 +40,14 @@ pub struct SimIo {
 impl SimIo {
     /// The IO of shard `shard` of node `node` in its `boot`-th life (0 for the first
     /// start; bump it on every restart so entropy differs between lives).
-    pub fn new(exec: &Executor, node: u32, boot: u32, shard: u16, disk: &SimDisk, net: &SimNet) -> SimIo {
+    pub fn new(
+        exec: &Executor,
+        node: u32,
+        boot: u32,
+        shard: u16,
+        disk: &SimDisk,
+        net: &SimNet,
+    ) -> SimIo {
         assert_eq!(disk.node(), node, "a node's IO must use that node's disk");
         let stream_id = stream::ENTROPY_BASE
             + ((u64::from(node) & 0xff_ffff) << 24)

@@ -18,3 +18,29 @@ pub mod faults;
 pub mod io;
 pub mod net;
 pub mod scenario;
+
+use executor::{Executor, Owner};
+
+/// Process crash (SIGKILL) of the node owning `disk`: drops every task of the node,
+/// removes its listeners and resets its connections; the disk keeps its page cache.
+/// Build a fresh `tidemark::server::Node` and fresh `io::SimIo`s (next `boot`) to restart.
+pub fn crash_process(exec: &Executor, net: &net::SimNet, disk: &disk::SimDisk) {
+    let node = disk.node();
+    exec.kill_owner(Owner::Node(node));
+    net.kill_node(node);
+    disk.crash_process();
+}
+
+/// Machine crash (power loss) of the node owning `disk`: a process crash, then the disk
+/// loses or tears what was not durable (see `disk::SimDisk::crash_machine`).
+pub fn crash_machine(
+    exec: &Executor,
+    net: &net::SimNet,
+    disk: &disk::SimDisk,
+    rng: &mut impl rand::Rng,
+) -> disk::CrashReport {
+    let node = disk.node();
+    exec.kill_owner(Owner::Node(node));
+    net.kill_node(node);
+    disk.crash_machine(rng)
+}

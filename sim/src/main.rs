@@ -81,7 +81,12 @@ fn describe(r: &ScenarioResult) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { seed, trace, defect, check_determinism } => {
+        Command::Run {
+            seed,
+            trace,
+            defect,
+            check_determinism,
+        } => {
             let result = run_placeholder(seed, trace, placeholder_defect(defect));
             println!("{}", describe(&result));
             if check_determinism {
@@ -107,7 +112,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Sweep { seeds, start, defect } => {
+        Command::Sweep {
+            seeds,
+            start,
+            defect,
+        } => {
             let mut failures = 0u64;
             for seed in start..start.saturating_add(seeds) {
                 let result = run_placeholder(seed, false, placeholder_defect(defect));

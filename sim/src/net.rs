@@ -113,7 +113,12 @@ impl SimNet {
 
     /// The IP address of node `node`: `10.0.0.<node>` (`10.0.<hi>.<lo>` above 255).
     pub fn node_ip(node: u32) -> String {
-        format!("10.{}.{}.{}", (node >> 16) & 255, (node >> 8) & 255, node & 255)
+        format!(
+            "10.{}.{}.{}",
+            (node >> 16) & 255,
+            (node >> 8) & 255,
+            node & 255
+        )
     }
 
     /// `node_ip(node):port`.
@@ -123,7 +128,10 @@ impl SimNet {
 
     /// The network as seen from node `node` (implements [`tidemark::io::Net`]).
     pub fn for_node(&self, node: u32) -> NodeNet {
-        NodeNet { net: self.clone(), node }
+        NodeNet {
+            net: self.clone(),
+            node,
+        }
     }
 
     /// Replaces the fault configuration.
@@ -133,13 +141,22 @@ impl SimNet {
 
     /// Whether `node` has at least one listener on `port` (clients can connect).
     pub fn is_listening(&self, node: u32, port: u16) -> bool {
-        self.state.borrow().groups.get(&(node, port)).is_some_and(|g| !g.is_empty())
+        self.state
+            .borrow()
+            .groups
+            .get(&(node, port))
+            .is_some_and(|g| !g.is_empty())
     }
 
     /// Number of live connections (both ends not yet dropped, not reset).
     pub fn open_connections(&self) -> usize {
         let state = self.state.borrow();
-        state.conns.values().filter_map(Weak::upgrade).filter(|c| !c.borrow().reset).count()
+        state
+            .conns
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|c| !c.borrow().reset)
+            .count()
     }
 
     /// Connects `from` (a client) to `addr` (`ip:port` of a node). Fails with
@@ -151,8 +168,12 @@ impl SimNet {
         let members = state.groups.get(&(node, port)).cloned().unwrap_or_default();
         if members.is_empty() {
             drop(state);
-            self.exec.trace("net.refused", u64::from(node), u64::from(port));
-            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused"));
+            self.exec
+                .trace("net.refused", u64::from(node), u64::from(port));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "connection refused",
+            ));
         }
         let listener = members[state.rng.gen_range(0..members.len())];
         let id = state.next_id;
@@ -167,16 +188,33 @@ impl SimNet {
             state.conns.retain(|_, weak| weak.strong_count() > 0);
         }
         state.conns.insert(id, Rc::downgrade(&conn));
-        let client = SimStream { net: self.clone(), conn: conn.clone(), side: 0 };
-        let server = SimStream { net: self.clone(), conn, side: 1 };
-        let peer = format!("192.168.{}.{}:{}", (id >> 8) & 255, id & 255, 10_000 + (id % 50_000));
-        let backlog = state.backlogs.get_mut(&listener).expect("group members have backlogs");
+        let client = SimStream {
+            net: self.clone(),
+            conn: conn.clone(),
+            side: 0,
+        };
+        let server = SimStream {
+            net: self.clone(),
+            conn,
+            side: 1,
+        };
+        let peer = format!(
+            "192.168.{}.{}:{}",
+            (id >> 8) & 255,
+            id & 255,
+            10_000 + (id % 50_000)
+        );
+        let backlog = state
+            .backlogs
+            .get_mut(&listener)
+            .expect("group members have backlogs");
         backlog.queue.push_back((server, peer));
         if let Some(w) = backlog.waker.take() {
             w.wake();
         }
         drop(state);
-        self.exec.trace("net.connect", id, (u64::from(node) << 16) | u64::from(port));
+        self.exec
+            .trace("net.connect", id, (u64::from(node) << 16) | u64::from(port));
         Ok(client)
     }
 
@@ -185,8 +223,17 @@ impl SimNet {
     pub fn kill_node(&self, node: u32) -> usize {
         let listeners: Vec<u64> = {
             let mut state = self.state.borrow_mut();
-            let ports: Vec<(u32, u16)> = state.groups.keys().filter(|(n, _)| *n == node).copied().collect();
-            ports.iter().filter_map(|k| state.groups.remove(k)).flatten().collect()
+            let ports: Vec<(u32, u16)> = state
+                .groups
+                .keys()
+                .filter(|(n, _)| *n == node)
+                .copied()
+                .collect();
+            ports
+                .iter()
+                .filter_map(|k| state.groups.remove(k))
+                .flatten()
+                .collect()
         };
         for id in listeners {
             self.close_backlog(id);
@@ -203,7 +250,8 @@ impl SimNet {
                 reset += 1;
             }
         }
-        self.exec.trace("net.kill_node", u64::from(node), reset as u64);
+        self.exec
+            .trace("net.kill_node", u64::from(node), reset as u64);
         reset
     }
 
@@ -262,10 +310,24 @@ impl SimNet {
         let id = state.next_id;
         state.next_id += 1;
         state.groups.entry((node, port)).or_default().push(id);
-        state.backlogs.insert(id, Backlog { node, port, queue: VecDeque::new(), waker: None, closed: false });
+        state.backlogs.insert(
+            id,
+            Backlog {
+                node,
+                port,
+                queue: VecDeque::new(),
+                waker: None,
+                closed: false,
+            },
+        );
         drop(state);
-        self.exec.trace("net.bind", u64::from(node), (id << 16) | u64::from(port));
-        Ok(SimListener { net: self.clone(), id, addr: SimNet::node_addr(node, port) })
+        self.exec
+            .trace("net.bind", u64::from(node), (id << 16) | u64::from(port));
+        Ok(SimListener {
+            net: self.clone(),
+            id,
+            addr: SimNet::node_addr(node, port),
+        })
     }
 }
 
@@ -285,10 +347,19 @@ fn parse_port(addr: &str) -> io::Result<u16> {
 
 /// `10.a.b.c:port` → (node, port).
 fn parse_node_addr(addr: &str) -> io::Result<(u32, u16)> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("not a node address {addr:?}"));
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a node address {addr:?}"),
+        )
+    };
     let port = parse_port(addr)?;
     let (ip, _) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let octets: Vec<u32> = ip.split('.').map(|o| o.parse::<u8>().map(u32::from)).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let octets: Vec<u32> = ip
+        .split('.')
+        .map(|o| o.parse::<u8>().map(u32::from))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
     match octets.as_slice() {
         [10, a, b, c] => Ok(((a << 16) | (b << 8) | c, port)),
         _ => Err(bad()),
@@ -334,7 +405,10 @@ impl Future for Accept<'_> {
             return Poll::Ready(Ok(next));
         }
         if backlog.closed {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, "listener closed: node killed")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "listener closed: node killed",
+            )));
         }
         backlog.waker = Some(cx.waker().clone());
         Poll::Pending
@@ -366,7 +440,9 @@ impl Drop for SimListener {
         self.net.close_backlog(self.id);
         let removed = self.net.state.borrow_mut().backlogs.remove(&self.id);
         if let Some(b) = removed {
-            self.net.exec.trace("net.unbind", u64::from(b.node), u64::from(b.port));
+            self.net
+                .exec
+                .trace("net.unbind", u64::from(b.node), u64::from(b.port));
         }
     }
 }
@@ -457,7 +533,13 @@ impl Future for WriteFuture<'_> {
             return Poll::Ready((Err(io::ErrorKind::BrokenPipe.into()), buf));
         }
         if pipe.write_closed {
-            return Poll::Ready((Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown")), buf));
+            return Poll::Ready((
+                Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "write after shutdown",
+                )),
+                buf,
+            ));
         }
         let room = capacity.saturating_sub(pipe.bytes.len());
         let n = room.min(buf.len() - self.written);
@@ -483,9 +565,15 @@ impl tidemark::io::Stream for SimStream {
     fn read(&mut self, buf: Vec<u8>) -> impl Future<Output = BufResult<usize>> {
         let this: &SimStream = self;
         async move {
-            let (result, buf) = ReadFuture { stream: this, buf: Some(buf) }.await;
+            let (result, buf) = ReadFuture {
+                stream: this,
+                buf: Some(buf),
+            }
+            .await;
             let n = result.as_ref().map_or(u64::MAX, |n| *n as u64);
-            this.net.exec.trace("net.read", this.conn_id() * 2 + this.side as u64, n);
+            this.net
+                .exec
+                .trace("net.read", this.conn_id() * 2 + this.side as u64, n);
             (result, buf)
         }
     }
@@ -503,9 +591,16 @@ impl tidemark::io::Stream for SimStream {
                 this.net.reset(this.conn_id());
             }
             let len = buf.len() as u64;
-            let out = WriteFuture { stream: this, buf: Some(buf), written: 0 }.await;
+            let out = WriteFuture {
+                stream: this,
+                buf: Some(buf),
+                written: 0,
+            }
+            .await;
             let code = if out.0.is_ok() { len } else { u64::MAX };
-            this.net.exec.trace("net.write", this.conn_id() * 2 + this.side as u64, code);
+            this.net
+                .exec
+                .trace("net.write", this.conn_id() * 2 + this.side as u64, code);
             out
         }
     }

@@ -120,14 +120,33 @@ pub fn run_placeholder(seed: u64, trace: bool, defect: PlaceholderDefect) -> Sce
     let book = Rc::new(Book::default());
     start_node(&exec, &disk, &net, 0, shards, defect);
     for c in 0..clients {
-        exec.spawn(Owner::Client(c), client(exec.clone(), net.clone(), book.clone(), c, lines_per_client));
+        exec.spawn(
+            Owner::Client(c),
+            client(exec.clone(), net.clone(), book.clone(), c, lines_per_client),
+        );
     }
-    let world = World { exec: exec.clone(), disk: disk.clone(), net: net.clone(), book: book.clone() };
-    let plan = CrashPlan { crash_at, machine: machine_crash, shards, clients, defect };
+    let world = World {
+        exec: exec.clone(),
+        disk: disk.clone(),
+        net: net.clone(),
+        book: book.clone(),
+    };
+    let plan = CrashPlan {
+        crash_at,
+        machine: machine_crash,
+        shards,
+        clients,
+        defect,
+    };
     exec.spawn(Owner::World, world.run(plan, world_rng));
 
-    let limits = RunLimits { max_steps: 5_000_000, max_time: Duration::from_secs(120) };
-    let outcome = exec.run_until(limits, || book.world_done.get() || book.failure.borrow().is_some());
+    let limits = RunLimits {
+        max_steps: 5_000_000,
+        max_time: Duration::from_secs(120),
+    };
+    let outcome = exec.run_until(limits, || {
+        book.world_done.get() || book.failure.borrow().is_some()
+    });
     let mut failure = book.failure.borrow().clone();
     if failure.is_none() && outcome != RunOutcome::Done {
         failure = Some(format!("run stopped early: {outcome:?}"));
@@ -145,7 +164,14 @@ pub fn run_placeholder(seed: u64, trace: bool, defect: PlaceholderDefect) -> Sce
 }
 
 /// Boots node 1: one task per shard, each running the toy server on its own SimIo.
-fn start_node(exec: &Executor, disk: &SimDisk, net: &SimNet, boot: u32, shards: u16, defect: PlaceholderDefect) {
+fn start_node(
+    exec: &Executor,
+    disk: &SimDisk,
+    net: &SimNet,
+    boot: u32,
+    shards: u16,
+    defect: PlaceholderDefect,
+) {
     for shard in 0..shards {
         let io = SimIo::new(exec, NODE, boot, shard, disk, net);
         exec.spawn(Owner::Node(NODE), toy_shard(io, defect));
@@ -158,11 +184,15 @@ async fn toy_shard(io: SimIo, defect: PlaceholderDefect) {
         return;
     }
     let path = format!("log/shard-{}.log", io.shard());
-    let Ok(file) = io.open(Path::new(&path), OpenMode::CreateReadWrite).await else { return };
+    let Ok(file) = io.open(Path::new(&path), OpenMode::CreateReadWrite).await else {
+        return;
+    };
     if io.sync_dir(dir).await.is_err() {
         return;
     }
-    let Some(len) = recover(&file).await else { return };
+    let Some(len) = recover(&file).await else {
+        return;
+    };
     let log = Rc::new(ShardLog {
         io: io.clone(),
         file,
@@ -170,7 +200,9 @@ async fn toy_shard(io: SimIo, defect: PlaceholderDefect) {
         failed: Cell::new(false),
         busy: Cell::new(false),
     });
-    let Ok(listener) = io.bind("0.0.0.0:7000").await else { return };
+    let Ok(listener) = io.bind("0.0.0.0:7000").await else {
+        return;
+    };
     while let Ok((stream, _peer)) = listener.accept().await {
         io.spawn_local(toy_connection(stream, log.clone(), defect));
     }
@@ -209,7 +241,13 @@ async fn toy_connection(mut stream: SimStream, log: Rc<ShardLog>, defect: Placeh
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
             let ok = append(&log, &line, defect).await;
-            let (res, _) = stream.write_all(if ok { b"OK\n".to_vec() } else { b"ERR\n".to_vec() }).await;
+            let (res, _) = stream
+                .write_all(if ok {
+                    b"OK\n".to_vec()
+                } else {
+                    b"ERR\n".to_vec()
+                })
+                .await;
             if res.is_err() {
                 return;
             }
@@ -230,7 +268,10 @@ async fn append(log: &ShardLog, line: &[u8], defect: PlaceholderDefect) -> bool 
     log.offset.set(pos + line.len() as u64);
     let mut done = 0;
     while done < line.len() {
-        let (res, _) = log.file.write_at(line[done..].to_vec(), pos + done as u64).await;
+        let (res, _) = log
+            .file
+            .write_at(line[done..].to_vec(), pos + done as u64)
+            .await;
         match res {
             Ok(n) if n > 0 => done += n,
             _ => {
@@ -305,14 +346,18 @@ struct World {
 
 impl World {
     async fn run(self, plan: CrashPlan, mut rng: rand_chacha::ChaCha8Rng) {
-        let CrashPlan { crash_at, machine, shards, clients, defect } = plan;
+        let CrashPlan {
+            crash_at,
+            machine,
+            shards,
+            clients,
+            defect,
+        } = plan;
         self.exec.sleep(crash_at).await;
-        self.exec.kill_owner(Owner::Node(NODE));
-        self.net.kill_node(NODE);
         if machine {
-            self.disk.crash_machine(&mut rng);
+            crate::crash_machine(&self.exec, &self.net, &self.disk, &mut rng);
         } else {
-            self.disk.crash_process();
+            crate::crash_process(&self.exec, &self.net, &self.disk);
         }
         if let Some(missing) = self.missing_acked() {
             *self.book.failure.borrow_mut() = Some(format!(
@@ -321,14 +366,17 @@ impl World {
             ));
             return;
         }
-        self.exec.sleep(Duration::from_millis(rng.gen_range(1..20))).await;
+        self.exec
+            .sleep(Duration::from_millis(rng.gen_range(1..20)))
+            .await;
         start_node(&self.exec, &self.disk, &self.net, 1, shards, defect);
         while self.book.clients_done.get() < clients {
             self.exec.sleep(Duration::from_millis(1)).await;
         }
         if let Some(missing) = self.missing_acked() {
-            *self.book.failure.borrow_mut() =
-                Some(format!("after restart: acknowledged line {missing:?} is not in the page cache"));
+            *self.book.failure.borrow_mut() = Some(format!(
+                "after restart: acknowledged line {missing:?} is not in the page cache"
+            ));
             return;
         }
         self.book.world_done.set(true);
@@ -342,6 +390,11 @@ impl World {
                 present.extend(data.split(|b| *b == b'\n').map(<[u8]>::to_vec));
             }
         }
-        self.book.acked.borrow().iter().find(|line| !present.contains(line.as_bytes())).cloned()
+        self.book
+            .acked
+            .borrow()
+            .iter()
+            .find(|line| !present.contains(line.as_bytes()))
+            .cloned()
     }
 }

@@ -58,7 +58,9 @@ impl CrashReport {
             self.dir_ops_lost,
             self.files_after.len(),
         ];
-        counts.iter().fold(0u64, |h, c| h.wrapping_mul(1_000_003).wrapping_add(*c as u64))
+        counts.iter().fold(0u64, |h, c| {
+            h.wrapping_mul(1_000_003).wrapping_add(*c as u64)
+        })
     }
 }
 
@@ -71,7 +73,11 @@ enum TornFill {
 }
 
 /// Applies a machine crash to the whole disk state.
-pub(crate) fn crash_machine(state: &mut DiskState, faults: &DiskFaults, rng: &mut impl Rng) -> CrashReport {
+pub(crate) fn crash_machine(
+    state: &mut DiskState,
+    faults: &DiskFaults,
+    rng: &mut impl Rng,
+) -> CrashReport {
     let mut report = CrashReport::default();
     // 1. Directory entries: durable ones plus a random subset of the unsynced ops, in order.
     let mut names = state.durable_names.clone();
@@ -131,7 +137,12 @@ pub(crate) fn settle_partially(inode: &mut Inode, faults: &DiskFaults, rng: &mut
 }
 
 /// The bytes one inode has after power loss.
-fn crash_image(inode: &Inode, faults: &DiskFaults, rng: &mut impl Rng, report: &mut CrashReport) -> Vec<u8> {
+fn crash_image(
+    inode: &Inode,
+    faults: &DiskFaults,
+    rng: &mut impl Rng,
+    report: &mut CrashReport,
+) -> Vec<u8> {
     let mut image = inode.durable.clone();
     for op in &inode.pending {
         match op {
@@ -187,7 +198,8 @@ fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], sector_bytes: u64, rng
         let sector = first + i as u64;
         let lo = pos.max(sector * sector_bytes);
         let hi = end.min((sector + 1) * sector_bytes);
-        let part = &data[usize::try_from(lo - pos).expect("small")..usize::try_from(hi - pos).expect("small")];
+        let part = &data
+            [usize::try_from(lo - pos).expect("small")..usize::try_from(hi - pos).expect("small")];
         let bytes: Option<Vec<u8>> = match (kept, fill) {
             (true, _) => Some(part.to_vec()),
             (false, TornFill::Old) => None,
@@ -206,7 +218,13 @@ fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], sector_bytes: u64, rng
             ),
         };
         if let Some(bytes) = bytes {
-            apply_op(image, &PendingOp::Write { pos: lo, data: bytes });
+            apply_op(
+                image,
+                &PendingOp::Write {
+                    pos: lo,
+                    data: bytes,
+                },
+            );
         }
     }
 }

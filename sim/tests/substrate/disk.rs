@@ -25,7 +25,8 @@ fn run<T: 'static, F: std::future::Future<Output = T> + 'static>(
     disk: &SimDisk,
     f: impl FnOnce(SimDisk) -> F,
 ) -> T {
-    exec.block_on(Owner::Node(1), limits(), f(disk.clone())).expect("disk task finishes")
+    exec.block_on(Owner::Node(1), limits(), f(disk.clone()))
+        .expect("disk task finishes")
 }
 
 fn faults(survive: f64, torn: f64, dir_ops: f64) -> DiskFaults {
@@ -39,7 +40,10 @@ fn faults(survive: f64, torn: f64, dir_ops: f64) -> DiskFaults {
 }
 
 async fn write_file(disk: &SimDisk, path: &str, data: &[u8], fsync: bool) -> SimFileHandle {
-    let file = disk.open(Path::new(path), OpenMode::CreateReadWrite).await.expect("open");
+    let file = disk
+        .open(Path::new(path), OpenMode::CreateReadWrite)
+        .await
+        .expect("open");
     let (res, _) = file.write_at(data.to_vec(), 0).await;
     assert_eq!(res.expect("write"), data.len());
     if fsync {
@@ -60,7 +64,10 @@ fn unsynced_write_is_lost_by_machine_crash_but_not_by_process_crash() {
     run(&exec, &disk, |d| async move {
         let _f = write_file(&d, "a", b"", true).await;
         d.sync_dir(Path::new("")).await.expect("sync_dir");
-        let f = d.open(Path::new("a"), OpenMode::ReadWrite).await.expect("open");
+        let f = d
+            .open(Path::new("a"), OpenMode::ReadWrite)
+            .await
+            .expect("open");
         let (res, _) = f.write_at(b"hello".to_vec(), 0).await;
         res.expect("write");
     });
@@ -123,7 +130,11 @@ fn unsynced_directory_loses_its_entries() {
         d.sync_dir(Path::new("x/y")).await.expect("sync leaf only");
     });
     disk.crash_machine(&mut rng(4));
-    assert_eq!(disk.read_now("x/y/f"), None, "x was never synced into the root");
+    assert_eq!(
+        disk.read_now("x/y/f"),
+        None,
+        "x was never synced into the root"
+    );
     assert!(disk.list_files().is_empty());
 }
 
@@ -135,7 +146,9 @@ fn rename_replaces_atomically_only_after_sync_dir() {
             write_file(&d, "manifest", b"old", true).await;
             d.sync_dir(Path::new("")).await.expect("sync");
             write_file(&d, "manifest.tmp", b"new", true).await;
-            d.rename(Path::new("manifest.tmp"), Path::new("manifest")).await.expect("rename");
+            d.rename(Path::new("manifest.tmp"), Path::new("manifest"))
+                .await
+                .expect("rename");
             if sync_dir {
                 d.sync_dir(Path::new("")).await.expect("sync");
             }
@@ -157,7 +170,10 @@ fn torn_writes_tear_only_at_sector_boundaries() {
         run(&exec, &disk, |d| async move {
             write_file(&d, "f", &[0x55; 4096], true).await;
             d.sync_dir(Path::new("")).await.expect("sync");
-            let f = d.open(Path::new("f"), OpenMode::ReadWrite).await.expect("open");
+            let f = d
+                .open(Path::new("f"), OpenMode::ReadWrite)
+                .await
+                .expect("open");
             // Overwrite 100..3100 and append 4000..5000.
             for (pos, len) in [(100u64, 3000usize), (4000, 1000)] {
                 let (res, _) = f.write_at(vec![0xAA; len], pos).await;
@@ -183,14 +199,22 @@ fn torn_writes_tear_only_at_sector_boundaries() {
         for sector in 0..data.len().div_ceil(SECTOR) {
             let lo = sector * SECTOR;
             let hi = (lo + SECTOR).min(data.len());
-            let idx: Vec<usize> =
-                (lo..hi).filter(|i| (100..3100).contains(i) || (4000..5000).contains(i)).collect();
+            let idx: Vec<usize> = (lo..hi)
+                .filter(|i| (100..3100).contains(i) || (4000..5000).contains(i))
+                .collect();
             let new = idx.iter().filter(|i| data[**i] == 0xAA).count();
-            assert!(new == 0 || new == idx.len(), "seed {seed}: sector {sector} torn inside ({new}/{})", idx.len());
+            assert!(
+                new == 0 || new == idx.len(),
+                "seed {seed}: sector {sector} torn inside ({new}/{})",
+                idx.len()
+            );
         }
     }
     assert!(saw_mixed, "some crash must keep part of a write");
-    assert!(saw_extended, "some crash must extend the file with a torn append");
+    assert!(
+        saw_extended,
+        "some crash must extend the file with a torn append"
+    );
 }
 
 #[test]
@@ -205,22 +229,39 @@ fn fsync_eio_reports_error_and_data_is_not_durable() {
         file.sync_data().await.expect_err("fsync must fail")
     });
     assert_eq!(err.raw_os_error(), Some(5));
-    assert_eq!(disk.read_now("log").as_deref(), Some(&b"record"[..]), "page cache still shows it");
-    assert_eq!(disk.pending_summary().pending_ops, 0, "pages are clean after EIO");
+    assert_eq!(
+        disk.read_now("log").as_deref(),
+        Some(&b"record"[..]),
+        "page cache still shows it"
+    );
+    assert_eq!(
+        disk.pending_summary().pending_ops,
+        0,
+        "pages are clean after EIO"
+    );
     let mut f = disk.faults();
     f.crash_write_survive_rate = 1.0; // would keep any still-pending write
     disk.set_faults(f);
     disk.crash_machine(&mut rng(6));
-    assert_eq!(disk.read_now("log").as_deref(), Some(&b""[..]), "EIO lost the data for good");
+    assert_eq!(
+        disk.read_now("log").as_deref(),
+        Some(&b""[..]),
+        "EIO lost the data for good"
+    );
 }
 
 #[test]
 fn enospc_gives_short_write_then_error() {
-    let mut f = DiskFaults::default();
-    f.capacity_bytes = Some(100);
+    let f = DiskFaults {
+        capacity_bytes: Some(100),
+        ..DiskFaults::default()
+    };
     let (exec, disk) = disk_with(7, f);
     let (first, second) = run(&exec, &disk, |d| async move {
-        let file = d.open(Path::new("big"), OpenMode::CreateReadWrite).await.expect("open");
+        let file = d
+            .open(Path::new("big"), OpenMode::CreateReadWrite)
+            .await
+            .expect("open");
         let (a, _) = file.write_at(vec![1; 150], 0).await;
         let (b, _) = file.write_at(vec![2; 10], 100).await;
         // Overwriting inside the file needs no space.
@@ -236,11 +277,16 @@ fn enospc_gives_short_write_then_error() {
 
 #[test]
 fn short_writes_and_write_eio_write_a_prefix() {
-    let mut f = DiskFaults::default();
-    f.short_write_rate = 1.0;
+    let f = DiskFaults {
+        short_write_rate: 1.0,
+        ..DiskFaults::default()
+    };
     let (exec, disk) = disk_with(8, f);
     let n = run(&exec, &disk, |d| async move {
-        let file = d.open(Path::new("s"), OpenMode::CreateReadWrite).await.expect("open");
+        let file = d
+            .open(Path::new("s"), OpenMode::CreateReadWrite)
+            .await
+            .expect("open");
         let (res, _) = file.write_at(b"0123456789".to_vec(), 0).await;
         res.expect("short write is Ok")
     });
@@ -255,7 +301,10 @@ fn crash_point_freezes_the_disk_after_n_ops() {
     disk.crash_after_ops(Some(at));
     let d = disk.clone();
     exec.spawn(Owner::Node(1), async move {
-        let file = d.open(Path::new("f"), OpenMode::CreateReadWrite).await.expect("open");
+        let file = d
+            .open(Path::new("f"), OpenMode::CreateReadWrite)
+            .await
+            .expect("open");
         let (res, _) = file.write_at(b"x".to_vec(), 0).await;
         res.expect("write");
         file.sync_data().await.expect("never returns");
@@ -265,9 +314,16 @@ fn crash_point_freezes_the_disk_after_n_ops() {
     let outcome = exec.run_until(limits(), move || d.crash_point_reached());
     assert_eq!(outcome, tidemark_sim::executor::RunOutcome::Done);
     let outcome = exec.run_until(limits(), || false);
-    assert!(matches!(outcome, tidemark_sim::executor::RunOutcome::Deadlock { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, tidemark_sim::executor::RunOutcome::Deadlock { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(disk.op_count(), at);
-    assert_eq!(disk.pending_summary().pending_ops, 1, "the write is pending, never synced");
+    assert_eq!(
+        disk.pending_summary().pending_ops,
+        1,
+        "the write is pending, never synced"
+    );
     exec.kill_owner(Owner::Node(1));
     disk.crash_process();
     assert!(!disk.crash_point_reached());
@@ -283,11 +339,70 @@ fn list_dir_is_sorted_and_remove_is_pending_until_sync_dir() {
         d.create_dir_all(Path::new("sub")).await.expect("mkdir");
         d.sync_dir(Path::new("")).await.expect("sync");
         d.remove_file(Path::new("b")).await.expect("remove");
-        let err = d.open(Path::new("b"), OpenMode::Read).await.err().expect("gone");
+        let err = d
+            .open(Path::new("b"), OpenMode::Read)
+            .await
+            .err()
+            .expect("gone");
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         d.list_dir(Path::new("")).await.expect("list")
     });
     assert_eq!(names, ["a", "c", "sub"]);
     disk.crash_machine(&mut rng(10));
-    assert_eq!(disk.read_now("b").as_deref(), Some(&b"b"[..]), "unsynced remove undone");
+    assert_eq!(
+        disk.read_now("b").as_deref(),
+        Some(&b"b"[..]),
+        "unsynced remove undone"
+    );
+}
+
+#[test]
+fn write_eio_writes_a_prefix_and_fails() {
+    let f = DiskFaults {
+        write_eio_rate: 1.0,
+        ..DiskFaults::default()
+    };
+    let (exec, disk) = disk_with(12, f);
+    let err = run(&exec, &disk, |d| async move {
+        let file = d
+            .open(Path::new("w"), OpenMode::CreateReadWrite)
+            .await
+            .expect("open");
+        let (res, _) = file.write_at(b"0123456789".to_vec(), 0).await;
+        res.expect_err("EIO")
+    });
+    assert_eq!(err.raw_os_error(), Some(5));
+    let now = disk.read_now("w").expect("exists");
+    assert!(now.len() < 10 && b"0123456789".starts_with(&now), "{now:?}");
+}
+
+#[test]
+fn unnamed_inodes_vanish_and_pending_truncate_may_be_undone() {
+    let mut saw = [false; 2];
+    for seed in 0..40 {
+        let (exec, disk) = disk_with(seed, faults(1.0, 0.0, 1.0));
+        run(&exec, &disk, |d| async move {
+            write_file(&d, "t", b"0123456789", true).await;
+            d.sync_dir(Path::new("")).await.expect("sync");
+            let f = d
+                .open(Path::new("t"), OpenMode::ReadWrite)
+                .await
+                .expect("open");
+            f.set_len(4).await.expect("truncate");
+            write_file(&d, "never-synced", b"x", true).await;
+        });
+        disk.crash_machine(&mut rng(seed));
+        let t = disk.read_now("t").expect("durable name");
+        assert!(t == b"0123" || t == b"0123456789", "{t:?}");
+        saw[usize::from(t.len() == 4)] = true;
+        assert_eq!(
+            disk.list_files().len(),
+            1 + usize::from(disk.read_now("never-synced").is_some())
+        );
+    }
+    assert_eq!(
+        saw,
+        [true, true],
+        "both outcomes of a pending truncate must occur"
+    );
 }

@@ -28,7 +28,10 @@ fn race(seed: u64) -> (Vec<u32>, u64) {
             order.borrow_mut().push(i);
         });
     }
-    assert_eq!(exec.run_until(limits(), || false), RunOutcome::AllTasksFinished);
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
     let order = order.borrow().clone();
     (order, exec.trace_hash())
 }
@@ -46,7 +49,11 @@ fn same_seed_same_trace() {
 fn different_seeds_different_interleavings() {
     let orders: BTreeSet<Vec<u32>> = (0..10).map(|s| race(s).0).collect();
     let hashes: BTreeSet<u64> = (0..10).map(|s| race(s).1).collect();
-    assert!(orders.len() >= 5, "only {} distinct orders over 10 seeds", orders.len());
+    assert!(
+        orders.len() >= 5,
+        "only {} distinct orders over 10 seeds",
+        orders.len()
+    );
     assert_eq!(hashes.len(), 10, "trace hashes must differ between seeds");
 }
 
@@ -62,12 +69,18 @@ fn timers_fire_in_deadline_order_at_their_time() {
             fired.borrow_mut().push((name, exec2.now()));
         });
     }
-    assert_eq!(exec.run_until(limits(), || false), RunOutcome::AllTasksFinished);
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
     let fired = fired.borrow();
     let names: Vec<&str> = fired.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["a", "b", "c", "d"]);
     for ((_, at), ms) in fired.iter().zip([10u64, 20, 30, 40]) {
-        assert!(*at >= Duration::from_millis(ms), "fired early: {at:?} < {ms} ms");
+        assert!(
+            *at >= Duration::from_millis(ms),
+            "fired early: {at:?} < {ms} ms"
+        );
         assert!(*at < Duration::from_millis(ms + 1), "fired late: {at:?}");
     }
 }
@@ -107,7 +120,10 @@ fn kill_owner_drops_only_that_nodes_tasks() {
         exec2.sleep(Duration::from_millis(10)).await;
         assert_eq!(exec2.kill_owner(Owner::Node(1)), 3);
     });
-    assert_eq!(exec.run_until(limits(), || false), RunOutcome::AllTasksFinished);
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
     assert!(dropped.get(), "killed tasks' futures must be dropped");
     assert_eq!(exec.task_count(Owner::Node(1)), 0);
     assert_eq!(survivor_ticks.get(), 100, "other nodes keep running");
@@ -124,8 +140,14 @@ fn a_task_killing_its_own_owner_stops() {
         exec2.yield_now().await;
         after2.set(true);
     });
-    assert_eq!(exec.run_until(limits(), || false), RunOutcome::AllTasksFinished);
-    assert!(!after.get(), "a task killed mid-poll must not be polled again");
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
+    assert!(
+        !after.get(),
+        "a task killed mid-poll must not be polled again"
+    );
 }
 
 #[test]
@@ -165,9 +187,15 @@ fn budgets_stop_the_run() {
             exec2.sleep(Duration::from_secs(1)).await;
         }
     });
-    let short = tidemark_sim::executor::RunLimits { max_steps: 10, max_time: Duration::from_secs(3600) };
+    let short = tidemark_sim::executor::RunLimits {
+        max_steps: 10,
+        max_time: Duration::from_secs(3600),
+    };
     assert_eq!(exec.run_until(short, || false), RunOutcome::StepBudget);
-    let timed = tidemark_sim::executor::RunLimits { max_steps: u64::MAX, max_time: Duration::from_secs(60) };
+    let timed = tidemark_sim::executor::RunLimits {
+        max_steps: u64::MAX,
+        max_time: Duration::from_secs(60),
+    };
     assert_eq!(exec.run_until(timed, || false), RunOutcome::TimeBudget);
     assert!(exec.now() > Duration::from_secs(60));
 }
@@ -219,8 +247,14 @@ fn wall_clock_is_seeded_epoch_plus_monotonic() {
     let start = exec.wall_clock_ms();
     assert!(start >= 1_700_000_000_000);
     let exec2 = exec.clone();
-    exec.block_on(Owner::World, limits(), async move { exec2.sleep(Duration::from_millis(1500)).await })
-        .expect("sleep ends");
+    exec.block_on(Owner::World, limits(), async move {
+        exec2.sleep(Duration::from_millis(1500)).await
+    })
+    .expect("sleep ends");
     assert!(exec.wall_clock_ms() >= start + 1500);
-    assert_eq!(Executor::new(8).wall_clock_ms(), start, "epoch depends only on the seed");
+    assert_eq!(
+        Executor::new(8).wall_clock_ms(),
+        start,
+        "epoch depends only on the seed"
+    );
 }

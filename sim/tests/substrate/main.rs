@@ -13,5 +13,8 @@ use tidemark_sim::executor::RunLimits;
 
 /// Generous budgets for unit-sized runs.
 pub fn limits() -> RunLimits {
-    RunLimits { max_steps: 1_000_000, max_time: Duration::from_secs(600) }
+    RunLimits {
+        max_steps: 1_000_000,
+        max_time: Duration::from_secs(600),
+    }
 }

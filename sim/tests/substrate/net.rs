@@ -48,7 +48,10 @@ fn echo(seed: u64, data: Vec<u8>, faults: NetFaults) -> (Vec<u8>, usize) {
     let exec2 = exec.clone();
     let echoed = exec.block_on(Owner::Client(0), limits(), async move {
         let mut stream = loop {
-            match net2.connect(Owner::Client(0), &SimNet::node_addr(1, 6379)).await {
+            match net2
+                .connect(Owner::Client(0), &SimNet::node_addr(1, 6379))
+                .await
+            {
                 Ok(s) => break s,
                 Err(e) => {
                     assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
@@ -82,7 +85,11 @@ fn all_bytes_arrive_in_order_across_random_splits() {
     let data = payload(20_000);
     let mut split_seen = false;
     for seed in 0..5 {
-        let faults = NetFaults { split_read_rate: 1.0, pipe_capacity_bytes: 700, ..NetFaults::default() };
+        let faults = NetFaults {
+            split_read_rate: 1.0,
+            pipe_capacity_bytes: 700,
+            ..NetFaults::default()
+        };
         let (got, reads) = echo(seed, data.clone(), faults);
         assert_eq!(got, data, "seed {seed}: echo differs");
         // 20 writes of 1000 bytes through a 700-byte pipe with random splits.
@@ -94,7 +101,10 @@ fn all_bytes_arrive_in_order_across_random_splits() {
 #[test]
 fn one_byte_pipes_still_deliver_everything() {
     let data = payload(3_000);
-    let faults = NetFaults { pipe_capacity_bytes: 1, ..NetFaults::default() };
+    let faults = NetFaults {
+        pipe_capacity_bytes: 1,
+        ..NetFaults::default()
+    };
     let (got, reads) = echo(77, data.clone(), faults);
     assert_eq!(got, data);
     assert_eq!(reads, 3_000);
@@ -128,7 +138,11 @@ fn shards_of_one_node_share_an_address() {
         exec2.sleep(std::time::Duration::from_millis(1)).await; // both shards bound
         let mut streams = Vec::new();
         for _ in 0..20 {
-            streams.push(net2.connect(Owner::Client(0), "10.0.0.1:6379").await.expect("connect"));
+            streams.push(
+                net2.connect(Owner::Client(0), "10.0.0.1:6379")
+                    .await
+                    .expect("connect"),
+            );
         }
         exec2.sleep(std::time::Duration::from_millis(5)).await;
         streams.len()
@@ -136,7 +150,10 @@ fn shards_of_one_node_share_an_address() {
     assert_eq!(connected.expect("clients finish"), 20);
     let counts = *accepted.borrow();
     assert_eq!(counts[0] + counts[1], 20);
-    assert!(counts[0] > 0 && counts[1] > 0, "connections spread over both shards: {counts:?}");
+    assert!(
+        counts[0] > 0 && counts[1] > 0,
+        "connections spread over both shards: {counts:?}"
+    );
 }
 
 #[test]
@@ -144,7 +161,9 @@ fn connect_without_listener_is_refused() {
     let exec = Executor::new(1);
     let net = SimNet::new(&exec, NetFaults::default());
     let err = exec
-        .block_on(Owner::Client(0), limits(), async move { net.connect(Owner::Client(0), "10.0.0.9:6379").await.err() })
+        .block_on(Owner::Client(0), limits(), async move {
+            net.connect(Owner::Client(0), "10.0.0.9:6379").await.err()
+        })
         .expect("finishes")
         .expect("refused");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
@@ -166,13 +185,25 @@ fn killed_node_resets_streams_and_stops_listening() {
         while !net2.is_listening(2, 7000) {
             exec2.yield_now().await;
         }
-        let mut stream = net2.connect(Owner::Client(0), "10.0.0.2:7000").await.expect("connect");
+        let mut stream = net2
+            .connect(Owner::Client(0), "10.0.0.2:7000")
+            .await
+            .expect("connect");
         let (res, _) = stream.read(Vec::with_capacity(16)).await;
-        assert_eq!(res.expect_err("reset").kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            res.expect_err("reset").kind(),
+            io::ErrorKind::ConnectionReset
+        );
         let (res, _) = stream.write_all(b"x".to_vec()).await;
-        assert_eq!(res.expect_err("reset").kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            res.expect_err("reset").kind(),
+            io::ErrorKind::ConnectionReset
+        );
         let again = net2.connect(Owner::Client(0), "10.0.0.2:7000").await;
-        assert_eq!(again.err().expect("refused").kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            again.err().expect("refused").kind(),
+            io::ErrorKind::ConnectionRefused
+        );
     });
     let net3 = net.clone();
     let exec3 = exec.clone();
@@ -181,8 +212,15 @@ fn killed_node_resets_streams_and_stops_listening() {
         exec3.kill_owner(Owner::Node(2));
         assert_eq!(net3.kill_node(2), 1);
     });
-    assert_eq!(exec.run_until(limits(), || false), RunOutcome::AllTasksFinished);
-    assert_eq!(exec.task_count(Owner::Client(0)), 0, "client task {client} finished");
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
+    assert_eq!(
+        exec.task_count(Owner::Client(0)),
+        0,
+        "client task {client} finished"
+    );
     assert!(!net.is_listening(2, 7000));
 }
 
@@ -204,7 +242,10 @@ fn dropped_stream_reads_as_eof_and_writes_fail() {
         while !net2.is_listening(1, 1) {
             exec2.yield_now().await;
         }
-        let mut stream = net2.connect(Owner::Client(0), "10.0.0.1:1").await.expect("connect");
+        let mut stream = net2
+            .connect(Owner::Client(0), "10.0.0.1:1")
+            .await
+            .expect("connect");
         let mut got = Vec::new();
         loop {
             let (res, buf) = stream.read(Vec::with_capacity(16)).await;
@@ -219,4 +260,43 @@ fn dropped_stream_reads_as_eof_and_writes_fail() {
     let (got, write_err) = out.expect("client finishes");
     assert_eq!(got, b"bye");
     assert_eq!(write_err, Some(io::ErrorKind::BrokenPipe));
+}
+
+#[test]
+fn reset_hits_both_ends() {
+    let exec = Executor::new(51);
+    let net = SimNet::new(&exec, NetFaults::default());
+    let node_net = net.for_node(1);
+    let server_err = Rc::new(Cell::new(None));
+    let err_slot = server_err.clone();
+    exec.spawn(Owner::Node(1), async move {
+        let listener = node_net.bind("0.0.0.0:5").await.expect("bind");
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let (res, _) = stream.read(Vec::with_capacity(8)).await;
+        err_slot.set(res.err().map(|e| e.kind()));
+    });
+    let net2 = net.clone();
+    let exec2 = exec.clone();
+    let client_err = exec.block_on(Owner::Client(0), limits(), async move {
+        while !net2.is_listening(1, 5) {
+            exec2.yield_now().await;
+        }
+        let mut stream = net2
+            .connect(Owner::Client(0), "10.0.0.1:5")
+            .await
+            .expect("connect");
+        exec2.sleep(std::time::Duration::from_millis(1)).await;
+        assert!(net2.reset(stream.conn_id()));
+        let (res, _) = stream.read(Vec::with_capacity(8)).await;
+        res.err().map(|e| e.kind())
+    });
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
+    assert_eq!(
+        client_err.expect("client finishes"),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    assert_eq!(server_err.get(), Some(io::ErrorKind::ConnectionReset));
 }

@@ -19,8 +19,18 @@ fn ack_before_fsync_is_caught_after_a_machine_crash() {
         .collect();
     assert!(!failures.is_empty(), "the sweep must catch the defect");
     for r in &failures {
-        assert_eq!(r.crash_kind, "machine", "seed {}: a process crash keeps the page cache", r.seed);
-        assert!(r.failure.as_deref().unwrap_or("").contains("acknowledged line"), "{r:?}");
+        assert_eq!(
+            r.crash_kind, "machine",
+            "seed {}: a process crash keeps the page cache",
+            r.seed
+        );
+        assert!(
+            r.failure
+                .as_deref()
+                .unwrap_or("")
+                .contains("acknowledged line"),
+            "{r:?}"
+        );
     }
 }
 
@@ -30,9 +40,13 @@ fn a_seed_replays_bit_for_bit() {
         let a = run_placeholder(seed, false, PlaceholderDefect::None);
         let b = run_placeholder(seed, false, PlaceholderDefect::None);
         assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
-        assert_eq!((a.steps, a.virtual_time, a.acked), (b.steps, b.virtual_time, b.acked));
+        assert_eq!(
+            (a.steps, a.virtual_time, a.acked),
+            (b.steps, b.virtual_time, b.acked)
+        );
     }
-    let hashes: std::collections::BTreeSet<u64> =
-        (0..10).map(|s| run_placeholder(s, false, PlaceholderDefect::None).trace_hash).collect();
+    let hashes: std::collections::BTreeSet<u64> = (0..10)
+        .map(|s| run_placeholder(s, false, PlaceholderDefect::None).trace_hash)
+        .collect();
     assert_eq!(hashes.len(), 10);
 }

@@ -18,7 +18,10 @@ fn run_shard_runs_on_sim_io() {
     let faults = FaultConfig::default();
     let disk = SimDisk::new(&exec, 1, faults.disk.clone());
     let net = SimNet::new(&exec, faults.net.clone());
-    let config = Config { shards: 2, ..Config::default() };
+    let config = Config {
+        shards: 2,
+        ..Config::default()
+    };
     let port = config.port;
     let node = Node::new(config);
     let results: Rc<RefCell<Vec<Result<(), String>>>> = Rc::default();
@@ -32,7 +35,10 @@ fn run_shard_runs_on_sim_io() {
             results.borrow_mut().push(result);
         });
     }
-    let limits = RunLimits { max_steps: 1_000_000, max_time: Duration::from_secs(5) };
+    let limits = RunLimits {
+        max_steps: 1_000_000,
+        max_time: Duration::from_secs(5),
+    };
     let outcome = exec.run_until(limits, || false);
     // The stub returns an error at once; the real server keeps serving on its port.
     match outcome {
@@ -42,7 +48,10 @@ fn run_shard_runs_on_sim_io() {
             assert!(results.iter().all(Result::is_err), "{results:?}");
         }
         RunOutcome::TimeBudget | RunOutcome::Deadlock { .. } => {
-            assert!(net.is_listening(1, port), "a running server must be listening");
+            assert!(
+                net.is_listening(1, port),
+                "a running server must be listening"
+            );
         }
         other => panic!("unexpected outcome {other:?}"),
     }
