@@ -226,6 +226,7 @@ struct DiskInner {
     ops_done: Cell<u64>,
     freeze_after: Cell<Option<u64>>,
     frozen: Cell<bool>,
+    stalled_until: Cell<Duration>,
 }
 
 /// One node's simulated disk. Cheap to clone (an `Rc`); survives the node's process
@@ -260,6 +261,7 @@ impl SimDisk {
                 ops_done: Cell::new(0),
                 freeze_after: Cell::new(None),
                 frozen: Cell::new(false),
+                stalled_until: Cell::new(Duration::ZERO),
             }),
         }
     }
@@ -293,6 +295,18 @@ impl SimDisk {
         self.inner
             .frozen
             .set(n.is_some_and(|n| self.op_count() >= n));
+    }
+
+    /// Stalls the disk: every operation that would complete before virtual time `until`
+    /// waits until then (a hung device; predecessor bugs 4 and 8). Earlier calls are
+    /// replaced; `Duration::ZERO` ends a stall.
+    pub fn stall_until(&self, until: Duration) {
+        self.inner.stalled_until.set(until);
+        self.inner.exec.trace(
+            "disk.stall",
+            u64::from(self.inner.node),
+            until.as_micros() as u64,
+        );
     }
 
     /// Whether the crash point set by [`SimDisk::crash_after_ops`] has been reached.
@@ -398,6 +412,10 @@ impl SimDisk {
             Duration::from_micros(us)
         };
         self.inner.exec.sleep(latency).await;
+        let stalled_until = self.inner.stalled_until.get();
+        if stalled_until > self.inner.exec.now() {
+            self.inner.exec.sleep_until(stalled_until).await;
+        }
         if self.inner.frozen.get() {
             std::future::pending::<()>().await;
         }

@@ -42,6 +42,15 @@ enum Command {
         #[arg(long)]
         check_determinism: bool,
     },
+    /// Runs one seed with the event trace printed (same as `run --trace`).
+    Replay {
+        /// The run seed.
+        #[arg(long)]
+        seed: u64,
+        /// Re-introduce a defect in the toy server.
+        #[arg(long, value_enum)]
+        defect: Option<Defect>,
+    },
     /// Runs seeds `start .. start + seeds` and reports every failure.
     Sweep {
         /// How many seeds.
@@ -81,37 +90,13 @@ fn describe(r: &ScenarioResult) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Replay { seed, defect } => run_one(seed, true, defect, false),
         Command::Run {
             seed,
             trace,
             defect,
             check_determinism,
-        } => {
-            let result = run_placeholder(seed, trace, placeholder_defect(defect));
-            println!("{}", describe(&result));
-            if check_determinism {
-                let again = run_placeholder(seed, false, placeholder_defect(defect));
-                if again.trace_hash != result.trace_hash {
-                    println!(
-                        "FAIL: nondeterminism: trace hash {:016x} then {:016x}",
-                        result.trace_hash, again.trace_hash
-                    );
-                    return ExitCode::FAILURE;
-                }
-                println!("deterministic: second run has the same trace hash");
-            }
-            match result.failure {
-                None => {
-                    println!("ok");
-                    ExitCode::SUCCESS
-                }
-                Some(failure) => {
-                    println!("FAIL: {failure}");
-                    println!("reproduce: {}", repro(seed, defect));
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        } => run_one(seed, trace, defect, check_determinism),
         Command::Sweep {
             seeds,
             start,
@@ -132,6 +117,34 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// Runs one seed; prints the outcome, the trace hash and, on failure, the repro command.
+fn run_one(seed: u64, trace: bool, defect: Option<Defect>, check_determinism: bool) -> ExitCode {
+    let result = run_placeholder(seed, trace, placeholder_defect(defect));
+    println!("{}", describe(&result));
+    if check_determinism {
+        let again = run_placeholder(seed, false, placeholder_defect(defect));
+        if again.trace_hash != result.trace_hash {
+            println!(
+                "FAIL: nondeterminism: trace hash {:016x} then {:016x}",
+                result.trace_hash, again.trace_hash
+            );
+            return ExitCode::FAILURE;
+        }
+        println!("deterministic: second run has the same trace hash");
+    }
+    match result.failure {
+        None => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Some(failure) => {
+            println!("FAIL: {failure}");
+            println!("reproduce: {}", repro(seed, defect));
+            ExitCode::FAILURE
         }
     }
 }

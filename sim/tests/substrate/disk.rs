@@ -406,3 +406,17 @@ fn unnamed_inodes_vanish_and_pending_truncate_may_be_undone() {
         "both outcomes of a pending truncate must occur"
     );
 }
+
+#[test]
+fn stall_holds_every_op_until_its_end() {
+    let (exec, disk) = disk_with(13, DiskFaults::default());
+    disk.stall_until(std::time::Duration::from_secs(10));
+    let e = exec.clone();
+    let done_at = run(&exec, &disk, move |d| async move {
+        let f = write_file(&d, "s", b"x", true).await;
+        drop(f);
+        e.now()
+    });
+    assert!(done_at >= std::time::Duration::from_secs(10), "{done_at:?}");
+    assert_eq!(disk.read_durable("s"), None, "name not synced");
+}
