@@ -21,7 +21,7 @@
 //! node was killed (ConnectionAborted), reads/writes (reset, broken pipe).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -85,6 +85,8 @@ struct NetState {
     conns: BTreeMap<u64, Weak<RefCell<Conn>>>,
     next_id: u64,
     next_port: u16,
+    /// Nodes cut off from every client: nothing is delivered in either direction.
+    partitioned: BTreeSet<u32>,
 }
 
 /// The whole simulated network (every node and client). Cheap to clone (an `Rc`).
@@ -107,6 +109,7 @@ impl SimNet {
                 conns: BTreeMap::new(),
                 next_id: 1,
                 next_port: 40_000,
+                partitioned: BTreeSet::new(),
             })),
         }
     }
@@ -161,9 +164,14 @@ impl SimNet {
 
     /// Connects `from` (a client) to `addr` (`ip:port` of a node). Fails with
     /// `ConnectionRefused` when nothing listens there.
+    /// While `node` is partitioned, connecting waits (a SYN that gets no answer: use a
+    /// timeout).
     pub async fn connect(&self, from: Owner, addr: &str) -> io::Result<SimStream> {
         let (node, port) = parse_node_addr(addr)?;
         self.exec.sleep(self.draw_latency()).await;
+        while self.is_partitioned(node) {
+            self.exec.sleep(Duration::from_millis(1)).await;
+        }
         let mut state = self.state.borrow_mut();
         let members = state.groups.get(&(node, port)).cloned().unwrap_or_default();
         if members.is_empty() {
@@ -253,6 +261,45 @@ impl SimNet {
         self.exec
             .trace("net.kill_node", u64::from(node), reset as u64);
         reset
+    }
+
+    /// Partitions `node` from its clients (`true`) or heals it (`false`). While
+    /// partitioned, bytes already sent or sent later stay in flight (writers still fill
+    /// the buffers), reads on both sides wait, and new connections wait. Nothing errors:
+    /// only timeouts notice a partition.
+    pub fn set_partitioned(&self, node: u32, partitioned: bool) {
+        let changed = {
+            let mut state = self.state.borrow_mut();
+            if partitioned {
+                state.partitioned.insert(node)
+            } else {
+                state.partitioned.remove(&node)
+            }
+        };
+        if changed && !partitioned {
+            let conns: Vec<Rc<RefCell<Conn>>> = self
+                .state
+                .borrow()
+                .conns
+                .values()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for conn in conns {
+                let mut c = conn.borrow_mut();
+                if c.ends[1] == Owner::Node(node) {
+                    for pipe in &mut c.pipes {
+                        pipe.wake_all();
+                    }
+                }
+            }
+        }
+        self.exec
+            .trace("net.partition", u64::from(node), u64::from(partitioned));
+    }
+
+    /// Whether `node` is partitioned from its clients.
+    pub fn is_partitioned(&self, node: u32) -> bool {
+        self.state.borrow().partitioned.contains(&node)
     }
 
     /// Resets connection `id` (both sides get `ConnectionReset`). Returns whether it existed.
@@ -481,14 +528,18 @@ impl Future for ReadFuture<'_> {
             return Poll::Ready((Err(SimStream::reset_error()), buf));
         }
         let want = buf.capacity() - buf.len();
+        let cut_off = match conn.ends[1] {
+            Owner::Node(node) => stream.net.is_partitioned(node),
+            _ => false,
+        };
         let pipe = &mut conn.pipes[1 - stream.side];
         if want == 0 {
             return Poll::Ready((Ok(0), buf));
         }
-        if pipe.bytes.is_empty() {
-            if pipe.write_closed {
-                return Poll::Ready((Ok(0), buf));
-            }
+        if pipe.bytes.is_empty() && pipe.write_closed && !cut_off {
+            return Poll::Ready((Ok(0), buf));
+        }
+        if pipe.bytes.is_empty() || cut_off {
             pipe.reader = Some(cx.waker().clone());
             drop(conn);
             self.buf = Some(buf);

@@ -300,3 +300,45 @@ fn reset_hits_both_ends() {
     );
     assert_eq!(server_err.get(), Some(io::ErrorKind::ConnectionReset));
 }
+
+#[test]
+fn partition_delays_delivery_until_healed() {
+    let exec = Executor::new(61);
+    let net = SimNet::new(&exec, NetFaults::default());
+    let node_net = net.for_node(1);
+    let exec1 = exec.clone();
+    let received_at = Rc::new(Cell::new(None));
+    let slot = received_at.clone();
+    exec.spawn(Owner::Node(1), async move {
+        let listener = node_net.bind("0.0.0.0:9").await.expect("bind");
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let (res, buf) = stream.read(Vec::with_capacity(8)).await;
+        assert!(res.expect("read") > 0);
+        assert!(b"ping".starts_with(&buf));
+        slot.set(Some(exec1.now()));
+    });
+    let net2 = net.clone();
+    let exec2 = exec.clone();
+    exec.spawn(Owner::Client(0), async move {
+        while !net2.is_listening(1, 9) {
+            exec2.yield_now().await;
+        }
+        let mut stream = net2
+            .connect(Owner::Client(0), "10.0.0.1:9")
+            .await
+            .expect("connect");
+        net2.set_partitioned(1, true);
+        let (res, _) = stream.write_all(b"ping".to_vec()).await;
+        res.expect("writes still buffer");
+        exec2.sleep(std::time::Duration::from_millis(50)).await;
+        net2.set_partitioned(1, false);
+        let _keep_open = stream;
+        exec2.sleep(std::time::Duration::from_millis(5)).await;
+    });
+    assert_eq!(
+        exec.run_until(limits(), || false),
+        RunOutcome::AllTasksFinished
+    );
+    let at = received_at.get().expect("delivered after healing");
+    assert!(at >= std::time::Duration::from_millis(50), "{at:?}");
+}
