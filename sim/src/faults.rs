@@ -1,0 +1,187 @@
+//! Fault rates for one simulation run, drawn per seed (swarm testing: each run turns a
+//! random subset of faults on, at random rates, so rare combinations get explored).
+//!
+//! Rates are probabilities in `[0, 1]` applied per operation; latencies are virtual.
+//! [`FaultConfig::default`] is "no faults except latency" (disk ops still take virtual
+//! time, so interleavings vary). Machine-crash survival rates only matter when the world
+//! decides to crash a machine; they are part of the config so one seed fixes them.
+//!
+//! What can fail here: nothing; [`FaultConfig::validate`] asserts rates are in range.
+
+use rand::Rng;
+
+/// Disk faults and timing (see `disk.rs` for how each one is applied).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskFaults {
+    /// Smallest virtual latency of one disk operation, in µs.
+    pub latency_min_us: u64,
+    /// Largest virtual latency of one disk operation, in µs (inclusive).
+    pub latency_max_us: u64,
+    /// Probability that a `sync_data`/`sync_all`/`sync_dir` stalls for `stall_ms` on top.
+    pub stall_rate: f64,
+    /// Length of a stall, in ms (make it longer than the server's fsync timeout to test
+    /// predecessor bug 4).
+    pub stall_ms: u64,
+    /// Probability that `sync_data`/`sync_all` fails with EIO. The pending writes then
+    /// reach the platter only partly (a crash-like subset) and are no longer pending:
+    /// the page cache still shows them, a later machine crash loses the rest.
+    pub fsync_eio_rate: f64,
+    /// Probability that `write_at` fails with EIO after writing a random prefix (maybe 0).
+    pub write_eio_rate: f64,
+    /// Probability that `write_at` writes only a random non-empty strict prefix.
+    pub short_write_rate: f64,
+    /// Disk capacity in bytes (sum of all file lengths); beyond it writes fail ENOSPC.
+    pub capacity_bytes: Option<u64>,
+    /// Probability that `read_at` returns data with one bit flipped.
+    pub read_bitflip_rate: f64,
+    /// Machine crash: probability that each pending write survives.
+    pub crash_write_survive_rate: f64,
+    /// Machine crash: probability that a surviving write is torn at sector granularity.
+    pub crash_torn_rate: f64,
+    /// Machine crash: probability that a pending `set_len` (truncate/extend) applies.
+    pub crash_set_len_rate: f64,
+    /// Machine crash: probability that each unsynced directory operation applies.
+    pub crash_dir_op_rate: f64,
+    /// Sector size for torn writes, in bytes (512 or 4096).
+    pub sector_bytes: u64,
+}
+
+impl Default for DiskFaults {
+    fn default() -> DiskFaults {
+        DiskFaults {
+            latency_min_us: 5,
+            latency_max_us: 200,
+            stall_rate: 0.0,
+            stall_ms: 0,
+            fsync_eio_rate: 0.0,
+            write_eio_rate: 0.0,
+            short_write_rate: 0.0,
+            capacity_bytes: None,
+            read_bitflip_rate: 0.0,
+            crash_write_survive_rate: 0.5,
+            crash_torn_rate: 0.3,
+            crash_set_len_rate: 0.5,
+            crash_dir_op_rate: 0.5,
+            sector_bytes: 512,
+        }
+    }
+}
+
+/// Network faults and timing (see `net.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetFaults {
+    /// Largest virtual delay before a `write_all` is delivered, in µs.
+    pub latency_max_us: u64,
+    /// Probability that a read returns a random-length prefix of what is available
+    /// (otherwise it returns as much as fits).
+    pub split_read_rate: f64,
+    /// Probability that a `write_all` resets the connection (both sides get an error).
+    pub reset_rate: f64,
+    /// Bytes one direction of a connection buffers before `write_all` waits.
+    pub pipe_capacity_bytes: usize,
+}
+
+impl Default for NetFaults {
+    fn default() -> NetFaults {
+        NetFaults {
+            latency_max_us: 100,
+            split_read_rate: 0.5,
+            reset_rate: 0.0,
+            pipe_capacity_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Half the time 0.0, otherwise uniform in `[0, max)`.
+fn maybe(rng: &mut impl Rng, max: f64) -> f64 {
+    if rng.gen_bool(0.5) {
+        rng.gen_range(0.0..max)
+    } else {
+        0.0
+    }
+}
+
+/// Every fault rate of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultConfig {
+    /// Disk faults (the same for every node).
+    pub disk: DiskFaults,
+    /// Network faults.
+    pub net: NetFaults,
+}
+
+impl FaultConfig {
+    /// Swarm testing: turns each fault on with probability 1/2 at a random rate.
+    /// Runtime fault rates stay small so runs still make progress.
+    pub fn draw(rng: &mut impl Rng) -> FaultConfig {
+        let latency_max_us = *[50u64, 200, 1_000, 10_000]
+            .get(rng.gen_range(0..4))
+            .unwrap_or(&200);
+        let disk = DiskFaults {
+            latency_min_us: rng.gen_range(1..=latency_max_us.min(20)),
+            latency_max_us,
+            stall_rate: maybe(rng, 0.01),
+            stall_ms: rng.gen_range(100..10_000),
+            fsync_eio_rate: maybe(rng, 0.02),
+            write_eio_rate: maybe(rng, 0.02),
+            short_write_rate: maybe(rng, 0.05),
+            capacity_bytes: if rng.gen_bool(0.2) {
+                Some(rng.gen_range(64 * 1024..16 * 1024 * 1024))
+            } else {
+                None
+            },
+            read_bitflip_rate: 0.0,
+            crash_write_survive_rate: rng.gen_range(0.0..=1.0),
+            crash_torn_rate: rng.gen_range(0.0..=1.0),
+            crash_set_len_rate: rng.gen_range(0.0..=1.0),
+            crash_dir_op_rate: rng.gen_range(0.0..=1.0),
+            sector_bytes: if rng.gen_bool(0.5) { 512 } else { 4096 },
+        };
+        let net = NetFaults {
+            latency_max_us: rng.gen_range(0..2_000),
+            split_read_rate: rng.gen_range(0.0..=1.0),
+            reset_rate: maybe(rng, 0.01),
+            pipe_capacity_bytes: *[1usize, 64, 4096, 256 * 1024]
+                .get(rng.gen_range(0..4))
+                .unwrap_or(&4096),
+        };
+        let config = FaultConfig { disk, net };
+        config.validate();
+        config
+    }
+
+    /// Asserts every rate is a probability and every range is ordered.
+    pub fn validate(&self) {
+        let d = &self.disk;
+        for rate in [
+            d.stall_rate,
+            d.fsync_eio_rate,
+            d.write_eio_rate,
+            d.short_write_rate,
+            d.read_bitflip_rate,
+            d.crash_write_survive_rate,
+            d.crash_torn_rate,
+            d.crash_set_len_rate,
+            d.crash_dir_op_rate,
+            self.net.split_read_rate,
+            self.net.reset_rate,
+        ] {
+            assert!(
+                (0.0..=1.0).contains(&rate),
+                "fault rate {rate} out of [0, 1]"
+            );
+        }
+        assert!(
+            d.latency_min_us <= d.latency_max_us,
+            "disk latency range inverted"
+        );
+        assert!(
+            d.sector_bytes.is_power_of_two() && d.sector_bytes >= 512,
+            "bad sector size"
+        );
+        assert!(
+            self.net.pipe_capacity_bytes >= 1,
+            "pipe capacity must be at least 1 byte"
+        );
+    }
+}
