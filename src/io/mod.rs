@@ -69,6 +69,7 @@ pub enum OpenMode {
 /// - `sync_data` makes every earlier write to this file durable, or fails; after a failure
 ///   the pending data must be considered lost (Linux drops dirty pages on fsync EIO).
 /// - A newly created file's *name* is durable only after `Disk::sync_dir` on its parent.
+#[allow(clippy::len_without_is_empty)]
 pub trait File: 'static {
     /// Reads up to `buf.capacity() - buf.len()` bytes at `pos`, appending them to `buf`.
     /// Returns the number of bytes read; 0 means end of file.

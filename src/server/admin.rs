@@ -209,7 +209,7 @@ fn config_command(node: &Node, args: &[Bytes]) -> Frame {
             for (name, value) in config_params(&config) {
                 let wanted = args[2..]
                     .iter()
-                    .any(|p| cmd::glob_match(&p.to_ascii_lowercase(), name.as_bytes()));
+                    .any(|p| crate::keyspace::glob::glob_match(&p.to_ascii_lowercase(), name.as_bytes()));
                 if wanted {
                     out.push(Frame::bulk(name));
                     out.push(Frame::bulk(value));

@@ -194,7 +194,7 @@ async fn run_command<I: Io>(
     args: Vec<Bytes>,
 ) -> Outcome {
     let Some(spec) = cmd::lookup(&args[0]) else {
-        return Outcome::Reply(unknown_command(&args));
+        return Outcome::Reply(cmd::unknown_command(&args));
     };
     if let Err(error) = cmd::check_arity(spec, args.len()) {
         return Outcome::Reply(error);
@@ -213,23 +213,4 @@ async fn run_command<I: Io>(
         return Outcome::Local(frame, lsn);
     }
     Outcome::Reply(router.run(spec, args).await)
-}
-
-/// Redis 7's reply to an unknown command name.
-pub fn unknown_command(args: &[Bytes]) -> Frame {
-    let mut text = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args[0])
-    );
-    for arg in args.iter().skip(1).take(128) {
-        text.push('\'');
-        text.push_str(&String::from_utf8_lossy(arg));
-        text.push_str("' ");
-    }
-    Frame::error(sanitize_error(&text))
-}
-
-/// Error texts must not contain CR or LF (they would break the RESP frame).
-pub fn sanitize_error(text: &str) -> String {
-    text.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }

@@ -281,11 +281,11 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                 let _ = request.reply.try_send(Response::Stats(Box::new(shard.stats())));
             }
             Job::Command(args) => {
-                let is_write = args
-                    .first()
-                    .and_then(|name| crate::cmd::lookup(name))
-                    .is_some_and(|spec| spec.is_write());
-                let (reply, lsn) = shard.execute_local(&args, is_write);
+                let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
+                    let _ = request.reply.try_send(Response::Reply(crate::cmd::unknown_command(&args)));
+                    continue;
+                };
+                let (reply, lsn) = shard.execute_local(spec, &args);
                 let lsn = lsn.or_else(|| shard.read_barrier());
                 let acker = shard.clone();
                 shard.io.spawn_local(async move {

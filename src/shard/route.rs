@@ -76,7 +76,7 @@ impl<I: Io> Router<'_, I> {
     /// Executes on the local shard without waiting; returns the LSN to wait for. Used by
     /// the connection to acknowledge a whole pipeline with one wait (group commit).
     pub fn run_local(&self, spec: &CommandSpec, args: &[Bytes]) -> (Frame, Option<u64>) {
-        let (reply, lsn) = self.shard.execute_local(args, spec.is_write());
+        let (reply, lsn) = self.shard.execute_local(spec, args);
         let lsn = lsn.or_else(|| self.shard.read_barrier());
         (reply, lsn)
     }

@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 
 use bytes::Bytes;
 
-use crate::cmd::{self, ExecCtx};
+use crate::cmd::{self, CommandSpec, ExecCtx};
 use crate::io::{Clock, Entropy, Io};
 use crate::keyspace::Db;
 use crate::persist::{Aof, Lsn};
@@ -65,9 +65,9 @@ impl<I: Io> Shard<I> {
 
     /// Executes a data command here. Returns the reply and the LSN the reply must wait for
     /// (`None` when the AOF is off).
-    pub fn execute_local(&self, args: &[Bytes], is_write: bool) -> (Frame, Option<Lsn>) {
+    pub fn execute_local(&self, spec: &CommandSpec, args: &[Bytes]) -> (Frame, Option<Lsn>) {
         self.commands_processed.set(self.commands_processed.get() + 1);
-        if is_write {
+        if spec.is_write() {
             if let Some(aof) = &self.aof {
                 let stats = aof.stats();
                 if !stats.last_write_ok {
@@ -91,7 +91,7 @@ impl<I: Io> Shard<I> {
                 propagate: &mut propagate,
                 replaying: false,
             };
-            cmd::execute(&mut self.db.borrow_mut(), &mut ctx, args)
+            cmd::execute_spec(spec, &mut self.db.borrow_mut(), &mut ctx, args)
         };
         self.count_expiries(&propagate, args);
         let lsn = self.append_all(&propagate);
@@ -203,7 +203,11 @@ impl<I: Io> Shard<I> {
         // A DEL the command did not ask for is a lazy expiry.
         let asked_del = args
             .first()
-            .is_some_and(|name| name.eq_ignore_ascii_case(b"del") || name.eq_ignore_ascii_case(b"unlink"));
+            .is_some_and(|name| {
+                [&b"del"[..], b"unlink", b"getdel"]
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n))
+            });
         if asked_del {
             return;
         }
