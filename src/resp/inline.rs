@@ -183,4 +183,40 @@ mod tests {
         assert_eq!(split(b"a\x00 b c").unwrap(), owned(&[b"a"]));
         assert_eq!(split(b"\"a\x00\" b"), Err(InlineError));
     }
+
+    /// Lines sent to a real redis-server 7 as `RPUSH L <line>`, with what LRANGE returned
+    /// (`None`: Redis replied `-ERR Protocol error: unbalanced quotes in request`).
+    #[test]
+    fn matches_redis_server_7() {
+        let cases: &[(&[u8], Option<&[&[u8]]>)] = &[
+            (b"a\\x41 \"\\x4g\"", Some(&[b"a\\x41", b"x4g"])),
+            (b"\"\\x4\"", Some(&[b"x4"])),
+            (b"'it''s'", None),
+            (b"'a\\\\'", None),
+            (b"\"a\\\\\" b", Some(&[b"a\\", b"b"])),
+            (b"a'b c'd", None),
+            (b"a\"b c\"", Some(&[b"ab c"])),
+            (b"\"tab\\there\"", Some(&[b"tab\there"])),
+            (b"x\x0cy", Some(&[b"x\x0cy"])),
+            (b"\x0c x", Some(&[b"x"])),
+            (b"\"a\"\x0bb", Some(&[b"a", b"b"])),
+            (b"'a'\x0cb", Some(&[b"a", b"b"])),
+            (b"\"\\\"", None),
+            (b"\"\\x41\\x4", None),
+            (b"a\\nb", Some(&[b"a\\nb"])),
+            (b"'\\n'", Some(&[b"\\n"])),
+            (b"\"\\X41\"", Some(&[b"X41"])),
+            (b"\"\"\"\"", None),
+            (b"\"a\" \"b\"", Some(&[b"a", b"b"])),
+        ];
+        for (line, expected) in cases {
+            let got = split(line).ok();
+            assert_eq!(
+                got,
+                expected.map(owned),
+                "line {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
 }

@@ -255,7 +255,7 @@ fn consumed_bytes_are_compacted() {
         .collect();
     let mut parser = RequestParser::new(ParseLimits::default());
     let mut count = 0;
-    for piece in stream.chunks(999) {
+    for piece in stream.chunks(4099) {
         parser.feed(piece);
         while parser.next_command().unwrap().is_some() {
             count += 1;

@@ -228,3 +228,95 @@ impl ReplyParser {
         self.scan_from = new_pos;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> Result<Vec<Frame>, ProtocolError> {
+        let mut parser = ReplyParser::new();
+        parser.feed(input);
+        let mut frames = Vec::new();
+        while let Some(frame) = parser.next_frame()? {
+            frames.push(frame);
+        }
+        Ok(frames)
+    }
+
+    #[test]
+    fn parses_every_kind() {
+        let got = parse(b"+OK\r\n-ERR x\r\n:-7\r\n$3\r\na\r\n\r\n$-1\r\n*-1\r\n*0\r\n*2\r\n*1\r\n:1\r\n$0\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Frame::ok(),
+                Frame::error("ERR x"),
+                Frame::Integer(-7),
+                Frame::bulk(&b"a\r\n"[..]),
+                Frame::Null,
+                Frame::NullArray,
+                Frame::Array(vec![]),
+                Frame::Array(vec![
+                    Frame::Array(vec![Frame::Integer(1)]),
+                    Frame::bulk(Bytes::new())
+                ]),
+            ]
+        );
+    }
+
+    #[test]
+    fn incomplete_input_waits() {
+        let mut parser = ReplyParser::new();
+        for piece in [&b"*2\r"[..], b"\n$5\r\nhel", b"lo\r", b"\n:4", b"2\r\n"] {
+            assert_eq!(parser.next_frame(), Ok(None));
+            parser.feed(piece);
+        }
+        let expected = Frame::Array(vec![Frame::bulk("hello"), Frame::Integer(42)]);
+        assert_eq!(parser.next_frame(), Ok(Some(expected)));
+        assert_eq!(parser.buffered_len(), 0);
+    }
+
+    #[test]
+    fn errors() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"?x\r\n", "unknown reply type '?'"),
+            (b"\r\n", "empty reply line"),
+            (b"+OK\rX", "expected CRLF"),
+            (b":1x\r\n", "invalid integer"),
+            (b"$-2\r\n", "invalid bulk length"),
+            (b"$600000000\r\n", "invalid bulk length"),
+            (b"$1\r\nabc", "expected CRLF after bulk string"),
+            (b"*-2\r\n", "invalid multibulk length"),
+            (b"*99999999999\r\n", "invalid multibulk length"),
+        ];
+        for (input, text) in cases {
+            assert_eq!(parse(input).unwrap_err().0, *text, "{input:?}");
+        }
+        let mut long = b"+".to_vec();
+        long.resize(ParseLimits::default().inline_len_max_bytes + 2, b'a');
+        assert_eq!(parse(&long).unwrap_err().0, "too big reply line");
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_errors_are_sticky() {
+        let mut parser = ReplyParser::new();
+        parser.feed(&b"*1\r\n".repeat(REPLY_NESTING_DEPTH_MAX + 1));
+        let err = parser.next_frame().unwrap_err();
+        assert_eq!(err.0, "reply nested too deeply");
+        parser.feed(b"+OK\r\n");
+        assert_eq!(parser.next_frame(), Err(err));
+        assert_eq!(parser.buffered_len(), 0);
+
+        let mut parser = ReplyParser::new();
+        parser.feed(&b"*1\r\n".repeat(REPLY_NESTING_DEPTH_MAX));
+        parser.feed(b":5\r\n");
+        let mut frame = parser.next_frame().unwrap().unwrap();
+        let mut depth = 0;
+        while let Frame::Array(mut items) = frame {
+            depth += 1;
+            frame = items.pop().unwrap();
+        }
+        assert_eq!((depth, frame), (REPLY_NESTING_DEPTH_MAX, Frame::Integer(5)));
+    }
+}
