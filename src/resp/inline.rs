@@ -188,7 +188,8 @@ mod tests {
     /// (`None`: Redis replied `-ERR Protocol error: unbalanced quotes in request`).
     #[test]
     fn matches_redis_server_7() {
-        let cases: &[(&[u8], Option<&[&[u8]]>)] = &[
+        type Case<'a> = (&'a [u8], Option<&'a [&'a [u8]]>);
+        let cases: &[Case] = &[
             (b"a\\x41 \"\\x4g\"", Some(&[b"a\\x41", b"x4g"])),
             (b"\"\\x4\"", Some(&[b"x4"])),
             (b"'it''s'", None),
