@@ -290,3 +290,62 @@ fn parse_redis_int_matches_string2ll() {
         assert_eq!(parse_redis_int(bad), None, "{bad:?}");
     }
 }
+
+fn from_hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Random, partly mutated pipelines of `RPUSH L …` (arrays and inline) were sent to a real
+/// redis-server 7; the fixture records which RPUSH commands it executed (seen via MONITOR)
+/// and the protocol error it replied, if any. The parser must agree on both.
+#[test]
+fn agrees_with_redis_server_7_on_mutated_pipelines() {
+    let fixture = include_str!("testdata/redis7_requests.tsv");
+    let mut checked = 0;
+    for (row, line) in fixture
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#'))
+    {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 3, "row {row}");
+        let input = from_hex(fields[0]);
+        let expected: Vec<Vec<Vec<u8>>> = fields[1]
+            .split(';')
+            .filter(|c| !c.is_empty())
+            .map(|c| c.split(',').map(from_hex).collect())
+            .collect();
+        let mut parser = RequestParser::new(ParseLimits::default());
+        parser.feed(&input);
+        let mut got = Vec::new();
+        let mut error = String::new();
+        loop {
+            match parser.next_command() {
+                Ok(Some(cmd)) => got.push(cmd.iter().map(|a| a.to_vec()).collect::<Vec<_>>()),
+                Ok(None) => break,
+                Err(e) => {
+                    error = e.0;
+                    break;
+                }
+            }
+        }
+        got.retain(|c: &Vec<Vec<u8>>| c.len() >= 3 && c[0].eq_ignore_ascii_case(b"RPUSH"));
+        assert_eq!(
+            got,
+            expected,
+            "row {row}: {:?}",
+            String::from_utf8_lossy(&input)
+        );
+        assert_eq!(
+            error,
+            fields[2],
+            "row {row}: {:?}",
+            String::from_utf8_lossy(&input)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 100, "fixture has only {checked} cases");
+}
