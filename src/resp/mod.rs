@@ -1,4 +1,4 @@
-//! RESP: the Redis serialization protocol (https://redis.io/docs/reference/protocol-spec/).
+//! RESP: the Redis serialization protocol (<https://redis.io/docs/reference/protocol-spec/>).
 //! `frame.rs` holds the reply/value type, `parse.rs` the incremental, iterative, bounded
 //! request parser (arrays of bulk strings and inline commands, split by `inline.rs`),
 //! `reply.rs` the client-side reply parser, `encode.rs` the encoder.
