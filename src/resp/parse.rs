@@ -162,6 +162,13 @@ pub struct RequestParser {
     failed: Option<ProtocolError>,
 }
 
+impl Default for RequestParser {
+    /// A parser with [`ParseLimits::default`].
+    fn default() -> Self {
+        Self::new(ParseLimits::default())
+    }
+}
+
 impl RequestParser {
     /// A parser with the given limits and an empty buffer.
     pub fn new(limits: ParseLimits) -> Self {
