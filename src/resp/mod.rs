@@ -1,6 +1,7 @@
-//! RESP: the Redis serialization protocol (https://redis.io/docs/reference/protocol-spec/).
+//! RESP: the Redis serialization protocol (<https://redis.io/docs/reference/protocol-spec/>).
 //! `frame.rs` holds the reply/value type, `parse.rs` the incremental, iterative, bounded
-//! request parser (arrays of bulk strings and inline commands), `encode.rs` the encoder.
+//! request parser (arrays of bulk strings and inline commands, split by `inline.rs`),
+//! `reply.rs` the client-side reply parser, `encode.rs` the encoder.
 //!
 //! What can fail here: malformed or oversized input yields a `ProtocolError` whose text is
 //! sent as `-ERR Protocol error: …` before the connection is closed; nothing panics and no
@@ -8,7 +9,14 @@
 
 pub mod encode;
 pub mod frame;
+pub mod inline;
 pub mod parse;
+pub mod reply;
 
+pub use encode::{encode, encode_command};
 pub use frame::Frame;
+pub use parse::{ParseLimits, ProtocolError, RequestParser};
+pub use reply::ReplyParser;
 
+#[cfg(test)]
+mod proptests;
