@@ -1,0 +1,268 @@
+//! The AOF writer task (one per shard, spawned by `Aof::open`): group commit, the
+//! `appendfsync` policies, and failure latching with a safe retry.
+//!
+//! Each loop iteration decides one step from the shared state ([`next_step`]):
+//! - latched failed → wait ~1 s, then retry: truncate the file back to `base_len` (the end
+//!   of the last frame known good: fsynced, or written under `no`), rewrite every frame
+//!   kept in memory since then, fsync; only if all of that succeeds clear the latch. An
+//!   fsync is never simply retried: the data it failed to persist is always rewritten first.
+//! - an fsync is due → fsync and publish `durable_lsn`, waking every waiter it covers (one
+//!   fsync covers every record written before it). Due means: `always`, anything written
+//!   but unsynced; `everysec`, the 1000 ms deadline (measured from the oldest unsynced
+//!   write) has passed, checked on EVERY iteration so no traffic can starve it
+//!   (predecessor bug 9), or too much unsynced data is held; any policy, `flush_and_sync`.
+//! - records are buffered → take the whole buffer and `write_at` it at the end of the file
+//!   (short writes continue; an error latches failed — nothing is appended after a torn
+//!   frame, predecessor bug 10).
+//! - otherwise sleep until woken by `append`/`flush_and_sync` or the everysec deadline.
+//!
+//! The task holds only a `Weak` reference while idle, so it ends when every `Aof` handle
+//! has been dropped. Waiting uses `event-listener` and the `Clock` seam only, so it runs on
+//! compio and on the simulator's executor alike.
+//!
+//! What can fail here: `write_at`, `sync_data`, `set_len` errors, all of which latch the
+//! AOF failed (`AofError::Failed`) until a retry succeeds.
+
+use std::io;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use super::{Shared, State, EVERYSEC_INTERVAL_MS, FAILED_RETRY_INTERVAL_MS};
+use crate::io::{Clock, Disk, File};
+use crate::server::config::FsyncPolicy;
+
+enum Step {
+    Retry,
+    Sync,
+    Write,
+    /// Nothing to do: sleep until woken, or until this monotonic deadline.
+    Idle(Option<Duration>),
+}
+
+const EVERYSEC_INTERVAL: Duration = Duration::from_millis(EVERYSEC_INTERVAL_MS);
+
+/// The writer task's body.
+pub(crate) async fn run<I: Clock + Disk + 'static>(weak: Weak<Shared<I>>) {
+    loop {
+        let Some(sh) = weak.upgrade() else { return };
+        let now = sh.io.monotonic();
+        match next_step(&sh, now) {
+            Step::Retry => {
+                let pause = sh.io.sleep(Duration::from_millis(FAILED_RETRY_INTERVAL_MS));
+                drop(sh);
+                pause.await;
+                let Some(sh) = weak.upgrade() else { return };
+                retry(&sh).await;
+            }
+            Step::Sync => sync(&sh, now).await,
+            Step::Write => write_buffered(&sh).await,
+            Step::Idle(deadline) => {
+                let listener = sh.work.listen();
+                if !matches!(next_step(&sh, now), Step::Idle(_)) {
+                    continue;
+                }
+                let timer = deadline.map(|at| sh.io.sleep(at.saturating_sub(now)));
+                drop(sh);
+                match timer {
+                    Some(timer) => futures_lite::future::or(listener, timer).await,
+                    None => listener.await,
+                }
+            }
+        }
+    }
+}
+
+fn next_step<I: Disk>(sh: &Shared<I>, now: Duration) -> Step {
+    let mut st = sh.st.borrow_mut();
+    if st.failed.is_some() {
+        return Step::Retry;
+    }
+    let unsynced = st.durable_lsn < st.written_lsn;
+    let deadline = st.unsynced_since.map(|since| since + EVERYSEC_INTERVAL);
+    let policy_due = match sh.opts.fsync {
+        FsyncPolicy::Always => true,
+        FsyncPolicy::Everysec => {
+            deadline.is_some_and(|at| now >= at) || st.retained.len() > sh.opts.buffer_bytes_max
+        }
+        FsyncPolicy::No => false,
+    };
+    let requested = st.sync_requested && st.buf.is_empty();
+    if unsynced && (policy_due || requested) {
+        return Step::Sync;
+    }
+    if !st.buf.is_empty() {
+        return Step::Write;
+    }
+    if st.sync_requested {
+        // Nothing unsynced: the request is already satisfied.
+        st.sync_requested = false;
+    }
+    let everysec = sh.opts.fsync == FsyncPolicy::Everysec;
+    Step::Idle(if everysec && unsynced { deadline } else { None })
+}
+
+/// Takes the whole buffer and writes it at the end of the file.
+async fn write_buffered<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
+    let (chunk, last_lsn, pos) = {
+        let mut st = sh.st.borrow_mut();
+        let chunk = std::mem::take(&mut st.buf);
+        st.inflight_bytes = chunk.len() as u64;
+        (chunk, st.next_lsn - 1, st.write_pos)
+    };
+    let chunk_len = chunk.len() as u64;
+    let (result, chunk) = write_all_at(&sh.file, chunk, pos).await;
+    let now = sh.io.monotonic();
+    {
+        let mut st = sh.st.borrow_mut();
+        let st = &mut *st;
+        st.inflight_bytes = 0;
+        st.handed_lsn = last_lsn;
+        append_retained(st, chunk);
+        match result {
+            Ok(()) => {
+                st.write_pos += chunk_len;
+                st.written_lsn = last_lsn;
+                if sh.opts.fsync == FsyncPolicy::No {
+                    // Under `no` a completed write is the commit point.
+                    st.base_len = st.write_pos;
+                    st.retained.clear();
+                } else if st.unsynced_since.is_none() {
+                    st.unsynced_since = Some(now);
+                }
+            }
+            Err(error) => latch(sh, st, "write", &error),
+        }
+    }
+    sh.progress.notify(usize::MAX);
+}
+
+fn append_retained(st: &mut State, chunk: Vec<u8>) {
+    if st.retained.is_empty() {
+        st.retained = chunk;
+    } else {
+        st.retained.extend_from_slice(&chunk);
+    }
+}
+
+/// fsyncs and publishes `durable_lsn`.
+async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
+    let (target_lsn, target_pos) = {
+        let mut st = sh.st.borrow_mut();
+        let late = st.unsynced_since.is_some_and(|since| now >= since + 2 * EVERYSEC_INTERVAL);
+        if sh.opts.fsync == FsyncPolicy::Everysec && late {
+            st.delayed_fsyncs += 1;
+        }
+        (st.written_lsn, st.write_pos)
+    };
+    let result = sh.file.sync_data().await;
+    {
+        let mut st = sh.st.borrow_mut();
+        let st = &mut *st;
+        match result {
+            Ok(()) => {
+                st.fsyncs += 1;
+                publish_durable(st, target_lsn);
+                if sh.opts.fsync != FsyncPolicy::No {
+                    // The writer is sequential: nothing was written during the fsync.
+                    assert_eq!(st.write_pos, target_pos, "write during fsync");
+                    assert_eq!(st.retained.len() as u64, target_pos - st.base_len, "retained bytes");
+                    st.base_len = target_pos;
+                    st.retained.clear();
+                }
+                st.unsynced_since = None;
+            }
+            Err(error) => {
+                if sh.opts.fsync == FsyncPolicy::No {
+                    // Written data is not kept under `no`, so what this fsync failed to
+                    // persist cannot be rewritten: never claim it durable later.
+                    st.durable_cap_lsn.get_or_insert(st.durable_lsn);
+                }
+                latch(sh, st, "fsync", &error);
+            }
+        }
+    }
+    sh.progress.notify(usize::MAX);
+}
+
+fn publish_durable(st: &mut State, lsn: u64) {
+    let capped = st.durable_cap_lsn.map_or(lsn, |cap| lsn.min(cap));
+    st.durable_lsn = st.durable_lsn.max(capped);
+}
+
+/// After a latch: truncate to `base_len`, rewrite the kept frames, fsync; clear the latch
+/// only if all of that succeeded.
+async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
+    let (base, data, last_lsn) = {
+        let mut st = sh.st.borrow_mut();
+        let st = &mut *st;
+        if !st.buf.is_empty() {
+            // Records appended before the latch: write them in the same pass.
+            let buf = std::mem::take(&mut st.buf);
+            append_retained(st, buf);
+            st.handed_lsn = st.next_lsn - 1;
+        }
+        (st.base_len, std::mem::take(&mut st.retained), st.handed_lsn)
+    };
+    let len = data.len() as u64;
+    let (result, data) = rewrite(&sh.file, base, data).await;
+    let mut guard = sh.st.borrow_mut();
+    let st = &mut *guard;
+    match result {
+        Ok(()) => {
+            st.write_pos = base + len;
+            st.base_len = st.write_pos;
+            st.written_lsn = last_lsn;
+            st.fsyncs += 1;
+            publish_durable(st, last_lsn);
+            st.unsynced_since = None;
+            st.failed = None;
+            tracing::info!(path = %sh.path.display(), lsn = last_lsn, "AOF write error cleared: log rewritten and fsynced");
+        }
+        Err(error) => {
+            st.retained = data;
+            st.last_error = Some(format!("retry: {error}"));
+            tracing::warn!(path = %sh.path.display(), %error, "AOF retry failed; still refusing writes");
+        }
+    }
+    drop(guard);
+    sh.progress.notify(usize::MAX);
+}
+
+async fn rewrite<F: File>(file: &F, base: u64, data: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    if let Err(error) = file.set_len(base).await {
+        return (Err(error), data);
+    }
+    let (result, data) = if data.is_empty() { (Ok(()), data) } else { write_all_at(file, data, base).await };
+    if let Err(error) = result {
+        return (Err(error), data);
+    }
+    (file.sync_data().await, data)
+}
+
+fn latch<I: Disk>(sh: &Shared<I>, st: &mut State, op: &str, error: &io::Error) {
+    tracing::error!(path = %sh.path.display(), op, %error, "AOF {op} failed: refusing writes until a retry succeeds");
+    st.failed = Some(error.to_string());
+    st.last_error = Some(format!("{op}: {error}"));
+}
+
+/// Writes all of `chunk` at `pos`, continuing after short writes. Returns the chunk.
+async fn write_all_at<F: File>(file: &F, chunk: Vec<u8>, pos: u64) -> (io::Result<()>, Vec<u8>) {
+    let total = chunk.len();
+    let (result, chunk) = file.write_at(chunk, pos).await;
+    let mut done = match result {
+        Ok(n) => n,
+        Err(error) => return (Err(error), chunk),
+    };
+    while done < total {
+        let rest = chunk[done..].to_vec();
+        match file.write_at(rest, pos + done as u64).await.0 {
+            Ok(0) => {
+                let error = io::Error::new(io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
+                return (Err(error), chunk);
+            }
+            Ok(n) => done += n,
+            Err(error) => return (Err(error), chunk),
+        }
+    }
+    (Ok(()), chunk)
+}
