@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::cmd::{self, Route};
-use crate::io::{Clock, Io, Listener, Spawn, Stream};
+use crate::io::{Io, Listener, Stream};
 use crate::resp::encode::encode;
 use crate::resp::parse::{ParseLimits, RequestParser};
 use crate::resp::Frame;

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use crate::io::{Clock, Io};
+use crate::io::Io;
 use crate::resp::Frame;
 use crate::server::Node;
 use crate::shard::dispatch::{self, Job, Response, ShardStats};

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use config::Config;
 
-use crate::io::{Clock, Entropy, Io, Listener, Net, Spawn};
+use crate::io::{Io, Listener};
 use crate::keyspace::Db;
 use crate::persist::{Aof, AofOptions};
 use crate::shard::dispatch::{Job, Request, Response, Senders};
@@ -204,15 +204,8 @@ async fn recover_shard<I: Io>(
     if !config.appendonly {
         return Ok(shard);
     }
-    let options = AofOptions {
-        dir: config.aof_dir(),
-        shard_id,
-        shard_count: shards,
-        fsync: config.appendfsync,
-        fsync_timeout: config.aof_fsync_timeout(),
-        buffer_bytes_max: crate::persist::AOF_BUFFER_BYTES_MAX,
-        ack_before_fsync_defect: config.defects.ack_before_fsync,
-    };
+    let mut options = AofOptions::from_config(config, shard_id);
+    options.shard_count = shards;
     let skip = config.defects.skip_replay_of_shard == Some(shard_id);
     let mut replay = |_lsn: u64, args: Vec<bytes::Bytes>| -> Result<(), String> {
         if skip {
@@ -224,7 +217,6 @@ async fn recover_shard<I: Io>(
     let (aof, report) = Aof::open(io.clone(), options, &mut replay)
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
-    drop(replay);
     tracing::info!(
         shard = shard_id,
         records = report.records,

@@ -19,7 +19,7 @@ use std::cell::{Cell, RefCell};
 use bytes::Bytes;
 
 use crate::cmd::{self, CommandSpec, ExecCtx};
-use crate::io::{Clock, Entropy, Io};
+use crate::io::Io;
 use crate::keyspace::Db;
 use crate::persist::{Aof, Lsn};
 use crate::resp::Frame;
@@ -68,17 +68,8 @@ impl<I: Io> Shard<I> {
     pub fn execute_local(&self, spec: &CommandSpec, args: &[Bytes]) -> (Frame, Option<Lsn>) {
         self.commands_processed.set(self.commands_processed.get() + 1);
         if spec.is_write() {
-            if let Some(aof) = &self.aof {
-                let stats = aof.stats();
-                if !stats.last_write_ok {
-                    let cause = stats.last_error.unwrap_or_else(|| "unknown".to_string());
-                    return (
-                        Frame::error(format!(
-                            "MISCONF Errors writing to the AOF file: {cause}; writes are refused until the disk recovers"
-                        )),
-                        None,
-                    );
-                }
+            if let Some(Err(error)) = self.aof.as_ref().map(|aof| aof.writable()) {
+                return (error.to_reply(), None);
             }
         }
         let mut propagate: Vec<Vec<Bytes>> = Vec::new();
@@ -149,9 +140,7 @@ impl<I: Io> Shard<I> {
     /// While the AOF is latched failed, reads do not wait (they keep working).
     pub fn read_barrier(&self) -> Option<Lsn> {
         let aof = self.aof.as_ref()?;
-        if !aof.stats().last_write_ok {
-            return None;
-        }
+        aof.writable().ok()?;
         Some(aof.last_lsn())
     }
 
