@@ -48,7 +48,11 @@ pub(super) fn open(
 }
 
 pub(super) fn cmd(i: u64) -> Vec<Bytes> {
-    vec![Bytes::from_static(b"SET"), Bytes::from(format!("key:{i}")), Bytes::from(format!("value-{i}"))]
+    vec![
+        Bytes::from_static(b"SET"),
+        Bytes::from(format!("key:{i}")),
+        Bytes::from(format!("value-{i}")),
+    ]
 }
 
 /// Appends `cmd(i)` for each i and waits for each ack in turn.
@@ -89,9 +93,21 @@ fn make_log(n: u64) -> Vec<u8> {
 fn new_log_round_trips_records_in_order() {
     let io = MemIo::new();
     let (aof, report, seen) = open(&io, opts(FsyncPolicy::Always)).unwrap();
-    assert_eq!(report, RecoveryReport { records: 0, last_lsn: 0, bytes: 32, truncated_bytes: 0 });
+    assert_eq!(
+        report,
+        RecoveryReport {
+            records: 0,
+            last_lsn: 0,
+            bytes: 32,
+            truncated_bytes: 0
+        }
+    );
     assert!(seen.is_empty());
-    let odd = vec![Bytes::from_static(b"set"), Bytes::from_static(b"\r\n\0*$"), Bytes::new()];
+    let odd = vec![
+        Bytes::from_static(b"set"),
+        Bytes::from_static(b"\r\n\0*$"),
+        Bytes::new(),
+    ];
     let a = aof.clone();
     let lsns = io
         .run(async move {
@@ -106,9 +122,21 @@ fn new_log_round_trips_records_in_order() {
     let size = aof.stats().current_size_bytes;
     drop(aof);
     let (aof, report, seen) = open(&io, opts(FsyncPolicy::Always)).unwrap();
-    let odd = vec![Bytes::from_static(b"set"), Bytes::from_static(b"\r\n\0*$"), Bytes::new()];
+    let odd = vec![
+        Bytes::from_static(b"set"),
+        Bytes::from_static(b"\r\n\0*$"),
+        Bytes::new(),
+    ];
     assert_eq!(seen, vec![(1, cmd(1)), (2, odd), (3, cmd(3))]);
-    assert_eq!(report, RecoveryReport { records: 3, last_lsn: 3, bytes: size, truncated_bytes: 0 });
+    assert_eq!(
+        report,
+        RecoveryReport {
+            records: 3,
+            last_lsn: 3,
+            bytes: size,
+            truncated_bytes: 0
+        }
+    );
     assert_eq!(io.file_bytes(&aof_path()).unwrap().len() as u64, size);
     assert_eq!(aof.last_lsn(), 3);
 }
@@ -123,7 +151,10 @@ fn file_header_names_shard_and_shard_count() {
     let bytes = io.durable_bytes(&o.path()).unwrap();
     assert!(o.path().ends_with("shard-002.aof"));
     let header = FileHeader::decode(&bytes).unwrap();
-    assert_eq!((header.shard_id, header.shard_count, header.base_lsn), (2, 4, 0));
+    assert_eq!(
+        (header.shard_id, header.shard_count, header.base_lsn),
+        (2, 4, 0)
+    );
 }
 
 #[test]
@@ -153,8 +184,15 @@ fn torn_tail_at_every_byte_of_the_last_frame_is_truncated() {
             let (aof, report, seen) = open(&io, opts(FsyncPolicy::Always)).unwrap();
             assert_eq!(seen, vec![(1, cmd(1)), (2, cmd(2))], "cut at {cut}");
             assert_eq!(report.last_lsn, 2);
-            assert_eq!(report.truncated_bytes, (torn_len - last) as u64, "cut at {cut}");
-            assert_eq!(io.durable_bytes(&aof_path()).unwrap(), bytes[..last].to_vec());
+            assert_eq!(
+                report.truncated_bytes,
+                (torn_len - last) as u64,
+                "cut at {cut}"
+            );
+            assert_eq!(
+                io.durable_bytes(&aof_path()).unwrap(),
+                bytes[..last].to_vec()
+            );
             // The next record reuses no LSN on disk: it is last good + 1.
             assert_eq!(append_acked(&io, &aof, 7..8), vec![3]);
         }
@@ -171,7 +209,9 @@ fn bit_flip_in_fsynced_middle_frame_refuses_to_start() {
         let mut bad = bytes.clone();
         bad[offsets[1] + delta] ^= 0x10;
         io.put_file(&aof_path(), bad.clone());
-        let error = open(&io, opts(FsyncPolicy::Always)).err().expect("must refuse");
+        let error = open(&io, opts(FsyncPolicy::Always))
+            .err()
+            .expect("must refuse");
         match &error {
             AofError::Corrupt { path, offset, .. } => {
                 assert_eq!(*offset, offsets[1] as u64);
@@ -180,9 +220,16 @@ fn bit_flip_in_fsynced_middle_frame_refuses_to_start() {
             other => panic!("expected Corrupt, got {other:?}"),
         }
         let text = error.to_string();
-        assert!(text.contains("shard-000.aof") && text.contains("check-aof"), "{text}");
+        assert!(
+            text.contains("shard-000.aof") && text.contains("check-aof"),
+            "{text}"
+        );
         assert!(text.contains(&format!("offset {}", offsets[1])), "{text}");
-        assert_eq!(io.file_bytes(&aof_path()).unwrap(), bad, "a refused file is not modified");
+        assert_eq!(
+            io.file_bytes(&aof_path()).unwrap(),
+            bad,
+            "a refused file is not modified"
+        );
     }
 }
 
@@ -192,7 +239,9 @@ fn bit_flip_in_unsynced_tail_with_old_watermarks_is_a_torn_tail() {
     let (aof, _, _) = open(&io, opts(FsyncPolicy::No)).unwrap();
     append_acked(&io, &aof, 1..3);
     let a = aof.clone();
-    io.run(async move { a.flush_and_sync().await }).unwrap().unwrap();
+    io.run(async move { a.flush_and_sync().await })
+        .unwrap()
+        .unwrap();
     append_acked(&io, &aof, 3..6);
     assert_eq!(aof.stats().durable_lsn, 2);
     drop(aof);
@@ -235,7 +284,11 @@ fn shard_count_mismatch_refuses_with_an_actionable_error() {
     let error = open(&io, o).err().expect("must refuse");
     assert_eq!(
         error,
-        AofError::ShardCountMismatch { path: aof_path(), found: 2, expected: 4 }
+        AofError::ShardCountMismatch {
+            path: aof_path(),
+            found: 2,
+            expected: 4
+        }
     );
     assert!(error.to_string().contains("--shards 2"));
 }
@@ -250,7 +303,9 @@ fn file_of_another_shard_is_refused() {
     shard1.shard_id = 1;
     io.put_file(&shard1.path(), io.file_bytes(&shard0.path()).unwrap());
     match open(&io, shard1) {
-        Err(AofError::Corrupt { offset: 0, detail, .. }) => assert!(detail.contains("shard 0"), "{detail}"),
+        Err(AofError::Corrupt {
+            offset: 0, detail, ..
+        }) => assert!(detail.contains("shard 0"), "{detail}"),
         other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
     }
 }
@@ -269,7 +324,10 @@ fn never_synced_header_is_rewritten_but_a_bad_header_before_frames_refuses() {
     bytes[3] ^= 0xFF;
     let io = MemIo::new();
     io.put_file(&aof_path(), bytes);
-    assert!(matches!(open(&io, opts(FsyncPolicy::Always)), Err(AofError::Corrupt { offset: 0, .. })));
+    assert!(matches!(
+        open(&io, opts(FsyncPolicy::Always)),
+        Err(AofError::Corrupt { offset: 0, .. })
+    ));
 }
 
 #[test]
@@ -279,11 +337,26 @@ fn replay_error_aborts_start_up() {
     let world = io.clone();
     let result = io
         .run(async move {
-            let mut replay = |lsn: Lsn, _args: Vec<Bytes>| if lsn == 2 { Err("boom".to_string()) } else { Ok(()) };
-            Aof::open(world, opts(FsyncPolicy::Always), &mut replay).await.map(|_| ())
+            let mut replay = |lsn: Lsn, _args: Vec<Bytes>| {
+                if lsn == 2 {
+                    Err("boom".to_string())
+                } else {
+                    Ok(())
+                }
+            };
+            Aof::open(world, opts(FsyncPolicy::Always), &mut replay)
+                .await
+                .map(|_| ())
         })
         .unwrap();
-    assert_eq!(result, Err(AofError::Replay { path: aof_path(), lsn: 2, detail: "boom".to_string() }));
+    assert_eq!(
+        result,
+        Err(AofError::Replay {
+            path: aof_path(),
+            lsn: 2,
+            detail: "boom".to_string()
+        })
+    );
 }
 
 #[test]
@@ -296,7 +369,12 @@ fn invalid_options_are_refused() {
 
 #[test]
 fn error_replies_match_redis() {
-    let failed = AofError::Failed { cause: "No space left on device".to_string() };
-    assert_eq!(failed.to_reply(), Frame::error("MISCONF Errors writing to the AOF file: No space left on device"));
+    let failed = AofError::Failed {
+        cause: "No space left on device".to_string(),
+    };
+    assert_eq!(
+        failed.to_reply(),
+        Frame::error("MISCONF Errors writing to the AOF file: No space left on device")
+    );
     assert!(matches!(AofError::Timeout.to_reply(), Frame::Error(text) if text.starts_with("ERR ")));
 }
