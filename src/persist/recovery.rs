@@ -43,6 +43,8 @@ use super::format::{
 use super::{AofError, AofOptions, Lsn};
 use crate::io::{Clock, File};
 
+/// The smallest frame: header + `*1\r\n$0\r\n\r\n`.
+const FRAME_MIN_BYTES: u64 = FRAME_HEADER_LEN_BYTES as u64 + 10;
 /// Recovery reads the file through a window of at least this many bytes.
 const RECOVERY_READ_WINDOW_BYTES: usize = 1024 * 1024;
 
@@ -259,9 +261,13 @@ async fn find_watermark_above<F: File>(
         };
         let head = FrameHeader::parse(head);
         // Cheap plausibility first: zeros and random garbage fail here.
+        // A frame takes at least FRAME_MIN_BYTES, which bounds how far its LSN can be
+        // past g; random bytes almost never pass, so the CRC runs on few candidates.
+        let lsn_max = g + (reader.file_len - from) / FRAME_MIN_BYTES + 1;
         let plausible = (head.payload_len as usize) <= RECORD_PAYLOAD_MAX_BYTES
             && pos + head.frame_len() <= reader.file_len
-            && head.lsn > g;
+            && head.lsn > g
+            && head.lsn <= lsn_max;
         if plausible {
             if let Ok((frame, _)) = reader.frame_at(pos, salt).await? {
                 if frame.durable_lsn > g && frame.durable_lsn < frame.lsn {
