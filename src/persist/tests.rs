@@ -399,6 +399,13 @@ fn error_replies_match_redis() {
         Frame::error("MISCONF Errors writing to the AOF file: No space left on device")
     );
     assert!(matches!(AofError::Timeout.to_reply(), Frame::Error(text) if text.starts_with("ERR ")));
+    let enospc = std::io::Error::from_raw_os_error(28);
+    assert_eq!(
+        super::writer::strerror_text(&enospc),
+        "No space left on device"
+    );
+    let custom = std::io::Error::other("injected (EIO)");
+    assert_eq!(super::writer::strerror_text(&custom), "injected (EIO)");
 }
 
 /// A small deterministic generator for the crash property test.

@@ -264,8 +264,17 @@ async fn rewrite<F: File>(file: &F, base: u64, data: Vec<u8>) -> (io::Result<()>
 
 fn latch<I: Disk>(sh: &Shared<I>, st: &mut State, op: &str, error: &io::Error) {
     tracing::error!(path = %sh.path.display(), op, %error, "AOF {op} failed: refusing writes until a retry succeeds");
-    st.failed = Some(error.to_string());
+    st.failed = Some(strerror_text(error));
     st.last_error = Some(format!("{op}: {error}"));
+}
+
+/// The error text as Redis prints it (`strerror`): without Rust's ` (os error N)` suffix.
+pub(crate) fn strerror_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    }
 }
 
 /// Writes all of `chunk` at `pos`, continuing after short writes. Returns the chunk.
