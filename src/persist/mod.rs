@@ -334,9 +334,16 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         let fresh_salt = recovery::fresh_salt(&io, opts.shard_id);
         let rec = recovery::recover(&file, &path, &opts, fresh_salt, replay).await?;
         if rec.created {
+            // Make the new file's name durable, and the AOF dir's own entry in case
+            // create_dir_all just made it.
             io.sync_dir(&opts.dir)
                 .await
                 .map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
+            if let Some(parent) = opts.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                io.sync_dir(parent)
+                    .await
+                    .map_err(|e| AofError::io(parent, "sync_dir", e))?;
+            }
         }
         let report = RecoveryReport {
             records: rec.records,
