@@ -173,6 +173,16 @@ impl MemIo {
         self.run(sleep)
     }
 
+    /// Tasks spawned and not finished yet (including ones waiting on a timer or event).
+    pub fn live_tasks(&self) -> usize {
+        self.world
+            .tasks
+            .borrow()
+            .iter()
+            .filter(|t| t.is_some())
+            .count()
+    }
+
     /// The current virtual time.
     pub fn now(&self) -> Duration {
         self.world.clock.borrow().now

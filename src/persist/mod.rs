@@ -144,6 +144,8 @@ pub enum AofError {
     RecordTooLarge { bytes: usize },
     /// Invalid [`AofOptions`] (e.g. `shard_id >= shard_count`).
     InvalidOptions { detail: String },
+    /// `append` was given no arguments (a record needs at least the command name).
+    EmptyRecord,
 }
 
 impl fmt::Display for AofError {
@@ -178,6 +180,7 @@ impl fmt::Display for AofError {
                 "command too large for the AOF ({bytes} bytes encoded, limit {RECORD_PAYLOAD_MAX_BYTES})"
             ),
             AofError::InvalidOptions { detail } => write!(f, "invalid AOF options: {detail}"),
+            AofError::EmptyRecord => f.write_str("an AOF record needs at least the command name"),
         }
     }
 }
@@ -393,6 +396,9 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             return Err(AofError::Failed {
                 cause: cause.clone(),
             });
+        }
+        if args.is_empty() {
+            return Err(AofError::EmptyRecord);
         }
         let lsn = st.next_lsn;
         let durable = st.durable_lsn;

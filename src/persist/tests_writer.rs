@@ -350,3 +350,23 @@ fn policy_no_never_claims_data_a_failed_fsync_dropped() {
     assert!(matches!(again, Err(AofError::Failed { .. })), "{again:?}");
     assert_eq!(aof.stats().durable_lsn, 0);
 }
+
+#[test]
+fn writer_task_ends_when_the_last_handle_is_dropped() {
+    let io = MemIo::new();
+    let (aof, _, _) = open(&io, opts(FsyncPolicy::Everysec)).unwrap();
+    append_acked(&io, &aof, 1..3);
+    assert_eq!(
+        io.live_tasks(),
+        1,
+        "the writer task runs while a handle exists"
+    );
+    assert_eq!(aof.append(&[]), Err(AofError::EmptyRecord));
+    let second = aof.clone();
+    drop(aof);
+    io.run(async {}).unwrap();
+    assert_eq!(io.live_tasks(), 1, "a clone keeps it alive");
+    drop(second);
+    io.run(async {}).unwrap();
+    assert_eq!(io.live_tasks(), 0);
+}
