@@ -151,7 +151,11 @@ pub(crate) fn index_of(lowercase_name: &[u8]) -> Option<usize> {
         let mut map = HashMap::with_hasher(FixedState::with_seed(0x7d3e_a1c9));
         for (i, spec) in table().iter().enumerate() {
             let previous = map.insert(spec.name.as_bytes(), i);
-            assert!(previous.is_none(), "command '{}' is in the table twice", spec.name);
+            assert!(
+                previous.is_none(),
+                "command '{}' is in the table twice",
+                spec.name
+            );
         }
         map
     });

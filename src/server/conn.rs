@@ -55,7 +55,8 @@ pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: 
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let maxclients = node.config.read().map(|c| c.maxclients).unwrap_or(10_000) as usize;
+                let maxclients =
+                    node.config.read().map(|c| c.maxclients).unwrap_or(10_000) as usize;
                 if node.connected_clients.load(Ordering::SeqCst) >= maxclients {
                     node.rejected_connections.fetch_add(1, Ordering::SeqCst);
                     shard.io.spawn_local(reject(stream));
@@ -72,14 +73,19 @@ pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: 
             }
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
-                shard.io.sleep(Duration::from_millis(ACCEPT_RETRY_DELAY_MS)).await;
+                shard
+                    .io
+                    .sleep(Duration::from_millis(ACCEPT_RETRY_DELAY_MS))
+                    .await;
             }
         }
     }
 }
 
 async fn reject<S: Stream>(mut stream: S) {
-    let _ = stream.write_all(b"-ERR max number of clients reached\r\n".to_vec()).await;
+    let _ = stream
+        .write_all(b"-ERR max number of clients reached\r\n".to_vec())
+        .await;
 }
 
 /// One reply of a batch, and whether it waits for the batch's AOF acknowledgement.
@@ -121,19 +127,31 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(error) => {
-                    batch.push(Pending { frame: error.to_frame(), needs_ack: false });
+                    batch.push(Pending {
+                        frame: error.to_frame(),
+                        needs_ack: false,
+                    });
                     close = true;
                     break;
                 }
             };
             match run_command(&router, &node, &mut client, args).await {
-                Outcome::Reply(frame) => batch.push(Pending { frame, needs_ack: false }),
+                Outcome::Reply(frame) => batch.push(Pending {
+                    frame,
+                    needs_ack: false,
+                }),
                 Outcome::Local(frame, lsn) => {
                     ack_lsn = ack_lsn.max(lsn);
-                    batch.push(Pending { frame, needs_ack: lsn.is_some() });
+                    batch.push(Pending {
+                        frame,
+                        needs_ack: lsn.is_some(),
+                    });
                 }
                 Outcome::Close(frame) => {
-                    batch.push(Pending { frame, needs_ack: false });
+                    batch.push(Pending {
+                        frame,
+                        needs_ack: false,
+                    });
                     close = true;
                     break;
                 }

@@ -181,9 +181,13 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
     let shard = Rc::new(recover_shard(&io, &config, shard_id, node.shards).await?);
     // Step 3: wait for every shard.
     node.ready.arrive();
-    node.ready.wait(usize::from(node.shards), || node.has_failed()).await;
+    node.ready
+        .wait(usize::from(node.shards), || node.has_failed())
+        .await;
     if node.has_failed() {
-        return Err(StartError(format!("shard {shard_id}: another shard failed to start")));
+        return Err(StartError(format!(
+            "shard {shard_id}: another shard failed to start"
+        )));
     }
     // Step 4: background tasks.
     io.spawn_local(serve_requests(shard.clone(), receiver));
@@ -241,7 +245,9 @@ async fn bind_listener<I: Io>(
     if shard_id != 0 {
         node.bound.wait(1, || node.has_failed()).await;
         if node.has_failed() {
-            return Err(StartError(format!("shard {shard_id}: shard 0 failed to bind")));
+            return Err(StartError(format!(
+                "shard {shard_id}: shard 0 failed to bind"
+            )));
         }
     }
     let mut cfg = config.clone();
@@ -255,7 +261,11 @@ async fn bind_listener<I: Io>(
         .map_err(|e| StartError(format!("could not bind {addr}: {e}")))?;
     if shard_id == 0 {
         let local = listener.local_addr();
-        let port = local.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(cfg.port);
+        let port = local
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(cfg.port);
         node.port.store(port, Ordering::SeqCst);
         node.start_ms.store(io.wall_clock_ms(), Ordering::SeqCst);
         node.bound.arrive();
@@ -270,11 +280,15 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
     while let Ok(request) = receiver.recv().await {
         match request.job {
             Job::Stats => {
-                let _ = request.reply.try_send(Response::Stats(Box::new(shard.stats())));
+                let _ = request
+                    .reply
+                    .try_send(Response::Stats(Box::new(shard.stats())));
             }
             Job::Command(args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
-                    let _ = request.reply.try_send(Response::Reply(crate::cmd::unknown_command(&args)));
+                    let _ = request
+                        .reply
+                        .try_send(Response::Reply(crate::cmd::unknown_command(&args)));
                     continue;
                 };
                 let (reply, lsn) = shard.execute_local(spec, &args);

@@ -66,7 +66,8 @@ impl<I: Io> Shard<I> {
     /// Executes a data command here. Returns the reply and the LSN the reply must wait for
     /// (`None` when the AOF is off).
     pub fn execute_local(&self, spec: &CommandSpec, args: &[Bytes]) -> (Frame, Option<Lsn>) {
-        self.commands_processed.set(self.commands_processed.get() + 1);
+        self.commands_processed
+            .set(self.commands_processed.get() + 1);
         if spec.is_write() {
             if let Some(Err(error)) = self.aof.as_ref().map(|aof| aof.writable()) {
                 return (error.to_reply(), None);
@@ -111,7 +112,11 @@ impl<I: Io> Shard<I> {
         self.expired_keys
             .set(self.expired_keys.get() + deleted as u64);
         if let Err(error) = self.append_all(&propagate) {
-            tracing::warn!(shard = self.id, ?error, "active expiry could not log its deletes");
+            tracing::warn!(
+                shard = self.id,
+                ?error,
+                "active expiry could not log its deletes"
+            );
         }
     }
 
@@ -190,19 +195,21 @@ impl<I: Io> Shard<I> {
 
     fn count_expiries(&self, propagate: &[Vec<Bytes>], args: &[Bytes]) {
         // A DEL the command did not ask for is a lazy expiry.
-        let asked_del = args
-            .first()
-            .is_some_and(|name| {
-                [&b"del"[..], b"unlink", b"getdel"]
-                    .iter()
-                    .any(|n| name.eq_ignore_ascii_case(n))
-            });
+        let asked_del = args.first().is_some_and(|name| {
+            [&b"del"[..], b"unlink", b"getdel"]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+        });
         if asked_del {
             return;
         }
         let lazy = propagate
             .iter()
-            .filter(|record| record.first().is_some_and(|n| n.eq_ignore_ascii_case(b"del")))
+            .filter(|record| {
+                record
+                    .first()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(b"del"))
+            })
             .count();
         self.expired_keys.set(self.expired_keys.get() + lazy as u64);
     }
