@@ -33,6 +33,9 @@ use crate::shard::state::Shard;
 pub const PIPELINE_BATCH_COMMANDS_MAX: usize = 1024;
 /// Bytes asked of one socket read.
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Most bytes one client may have buffered unparsed (Redis `client-query-buffer-limit`,
+/// 1 GiB by default); past it the client gets an error and is closed.
+pub const QUERY_BUFFER_BYTES_MAX: usize = 1024 * 1024 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 pub const ACCEPT_RETRY_DELAY_MS: u64 = 10;
 
@@ -190,6 +193,12 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
             Ok(_) => {
                 parser.feed(&input);
                 input.clear();
+                if parser.buffered_len() > QUERY_BUFFER_BYTES_MAX {
+                    tracing::warn!(client = client.id, peer = %client.peer, "closing client that reached max query buffer length");
+                    let error = b"-ERR Protocol error: client query buffer limit exceeded\r\n".to_vec();
+                    let _ = stream.write_all(error).await;
+                    return;
+                }
             }
         }
     }
