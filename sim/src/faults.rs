@@ -3,7 +3,10 @@
 //!
 //! Rates are probabilities in `[0, 1]` applied per operation; latencies are virtual.
 //! [`FaultConfig::default`] is "no faults except latency" (disk ops still take virtual
-//! time, so interleavings vary). Machine-crash survival rates only matter when the world
+//! time, so interleavings vary). [`FaultConfig::draw`] draws the original fault set;
+//! [`FaultConfig::draw_full`] / [`DiskFaults::draw_full`] (opt-in) also turn on read bit
+//! flips, latency spikes, misdirected writes and crash-filled appends, so runs drawn with
+//! `draw` keep their exact behaviour. Machine-crash survival rates only matter when the world
 //! decides to crash a machine; they are part of the config so one seed fixes them.
 //!
 //! What can fail here: nothing; [`FaultConfig::validate`] asserts rates are in range.

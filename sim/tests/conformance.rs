@@ -39,13 +39,16 @@ enum Step {
 }
 use Step::*;
 
+/// (path, content before the crash, content after it); `None` = absent.
+type Expect = (&'static str, Option<&'static [u8]>, Option<&'static [u8]>);
+
 /// A scenario: steps, then the files to read back, with what each must hold before the
 /// crash (page cache) and after a crash that loses everything not durable.
 struct Scenario {
     name: &'static str,
     steps: &'static [Step],
     /// (path, before the crash, after the crash); `None` = absent.
-    expect: &'static [(&'static str, Option<&'static [u8]>, Option<&'static [u8]>)],
+    expect: &'static [Expect],
     /// Directories whose listing is compared across backends.
     dirs: &'static [&'static str],
 }
