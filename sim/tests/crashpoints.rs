@@ -220,3 +220,119 @@ fn process_crash_keeps_the_page_cache_at_every_point() {
     assert_eq!(report.states, 6);
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
 }
+
+#[test]
+fn enumeration_is_deterministic() {
+    let a = enumerate(Variant::RenameBeforeFsync, 11);
+    let b = enumerate(Variant::RenameBeforeFsync, 11);
+    assert_eq!(a, b);
+    assert!(!a.failures.is_empty());
+}
+
+// ---- Predecessor bug 6: the old generation deleted before the manifest names the new.
+
+const GEN_MANIFEST: &str = "gen";
+
+fn base_name(generation: u8) -> String {
+    format!("base-{generation}")
+}
+
+fn base_data(generation: u8) -> Vec<u8> {
+    vec![generation; 700]
+}
+
+/// Rewrite: new base (durable), then commit the manifest naming it, then prune the old
+/// base — or, broken, prune first (predecessor bug 6).
+async fn rewrite<D: Disk>(disk: &D, prune_first: bool) -> std::io::Result<()> {
+    let base = write_whole(disk, &base_name(2), base_data(2)).await?;
+    base.sync_data().await?;
+    disk.sync_dir(Path::new("")).await?;
+    let prune = || async {
+        disk.remove_file(Path::new(&base_name(1))).await?;
+        disk.sync_dir(Path::new("")).await
+    };
+    if prune_first {
+        prune().await?;
+    }
+    let tmp = write_whole(disk, "gen.tmp", vec![2]).await?;
+    tmp.sync_data().await?;
+    disk.rename(Path::new("gen.tmp"), Path::new(GEN_MANIFEST))
+        .await?;
+    disk.sync_dir(Path::new("")).await?;
+    if !prune_first {
+        prune().await?;
+    }
+    Ok(())
+}
+
+fn build_rewrite(prune_first: bool) -> impl FnMut(u64, Option<u64>) -> SimRun {
+    move |seed, crash_after_ops| {
+        let exec = Executor::new(seed);
+        let disk = SimDisk::new(&exec, 1, DiskFaults::default());
+        let done = Rc::new(Cell::new(false));
+        let (d, flag) = (disk.clone(), done.clone());
+        exec.spawn(Owner::Node(1), async move {
+            for (name, data) in [(base_name(1), base_data(1)), (GEN_MANIFEST.into(), vec![1])] {
+                let f = write_whole(&d, &name, data).await.expect("setup");
+                f.sync_data().await.expect("setup fsync");
+            }
+            d.sync_dir(Path::new("")).await.expect("setup sync_dir");
+            d.start_section(crash_after_ops);
+            rewrite(&d, prune_first).await.expect("rewrite");
+            d.end_section();
+            flag.set(true);
+        });
+        SimRun {
+            exec,
+            disk,
+            net: None,
+            finished: Box::new(move || done.get()),
+        }
+    }
+}
+
+/// Recovery: the manifest names a generation whose base must exist, whole.
+fn check_rewrite(run: &SimRun, point: &CrashPoint) -> Result<(), String> {
+    let d = run.disk.clone();
+    let generation = d
+        .read_now(GEN_MANIFEST)
+        .and_then(|m| m.first().copied())
+        .ok_or("manifest missing or empty")?;
+    if point.completed && generation != 2 {
+        return Err(format!(
+            "rewrite returned but generation {generation} recovered"
+        ));
+    }
+    match d.read_now(&base_name(generation)) {
+        Some(b) if b == base_data(generation) => Ok(()),
+        Some(_) => Err(format!("base of generation {generation} is damaged")),
+        None => Err(format!(
+            "manifest names generation {generation}, its base is gone"
+        )),
+    }
+}
+
+#[test]
+fn pruning_the_old_generation_before_the_commit_is_caught() {
+    let run = |prune_first| {
+        Enumeration {
+            seed: 5,
+            machine_draws: 6,
+            limits: limits(),
+        }
+        .run(build_rewrite(prune_first), check_rewrite)
+        .expect("enumeration runs")
+    };
+    let correct = run(false);
+    assert_eq!(correct.section_ops, 11);
+    assert!(correct.failures.is_empty(), "{:#?}", correct.failures);
+    let broken = run(true);
+    assert!(!broken.failures.is_empty(), "bug 6 not caught");
+    let (point, message) = &broken.failures[0];
+    assert!(message.contains("its base is gone"), "{point}: {message}");
+    eprintln!(
+        "bug 6: {} of {} states fail, first {point}: {message}",
+        broken.failures.len(),
+        broken.states
+    );
+}
