@@ -12,6 +12,7 @@
 //! [`executor::RunOutcome`] and the placeholder scenario's a [`scenario::ScenarioResult`].
 
 pub mod clock;
+pub mod crashpoints;
 pub mod disk;
 pub mod executor;
 pub mod faults;
