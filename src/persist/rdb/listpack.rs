@@ -1,12 +1,15 @@
-//! Decoders for the compact payloads Redis 7.0 stores inside RDB strings: listpacks
-//! (RDB_TYPE_HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2 nodes) and intsets
-//! (RDB_TYPE_SET_INTSET). Formats: the Redis listpack spec (`listpack.md`) and `intset.c`
-//! layout — facts about the bytes, no code carried over.
+//! Decoders for the compact payloads Redis stores inside RDB strings: listpacks (Redis 7:
+//! RDB_TYPE_HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2 nodes), intsets
+//! (RDB_TYPE_SET_INTSET) and ziplists (Redis ≤ 6 dumps: LIST_ZIPLIST, ZSET_ZIPLIST,
+//! HASH_ZIPLIST, LIST_QUICKLIST nodes). Formats: the Redis listpack spec (`listpack.md`),
+//! the `intset.c` and `ziplist.c` layouts — facts about the bytes, no code carried over.
 //!
 //! Listpack: `<total-bytes u32 LE> <num-elements u16 LE, 65535 = unknown> <entry>* 0xFF`;
 //! each entry is `<encoding+data> <backlen>` where backlen (1–5 bytes) encodes the length
 //! of encoding+data, readable right to left. Intset: `<encoding u32 LE: 2|4|8> <length u32
-//! LE> <length × encoding bytes, LE signed, strictly increasing>`.
+//! LE> <length × encoding bytes, LE signed, strictly increasing>`. Ziplist: `<zlbytes u32
+//! LE> <zltail u32 LE> <zllen u16 LE, 65535 = unknown> <entry>* 0xFF`; each entry is
+//! `<prevlen: 1 byte < 254, or 0xFE + u32 LE> <encoding> <data>`.
 //!
 //! What can fail: every bound and count is checked against the payload; violations are
 //! `Err(detail)` with the offset inside the payload (the caller adds the file offset).
@@ -153,6 +156,116 @@ fn decode_entry(lp: &[u8], pos: usize) -> Result<(LpItem<'_>, usize), String> {
     Ok((LpItem::Str(s), header + str_len))
 }
 
+/// Ziplist header: zlbytes (4) + zltail (4) + zllen (2).
+const ZL_HEADER_LEN_BYTES: usize = 10;
+/// A prevlen first byte announcing a 4-byte prevlen.
+const ZL_PREVLEN_BIG: u8 = 0xFE;
+
+/// Decodes every element of the ziplist `zl`, checking zlbytes, zltail, zllen and every
+/// entry's prevlen.
+pub(crate) fn decode_ziplist(zl: &[u8]) -> Result<Vec<LpItem<'_>>, String> {
+    if zl.len() < ZL_HEADER_LEN_BYTES + 1 {
+        return Err(format!(
+            "ziplist of {} bytes is shorter than its header",
+            zl.len()
+        ));
+    }
+    let total = le_uint(&zl[0..4]);
+    if total != zl.len() as u64 {
+        return Err(format!(
+            "ziplist header says {total} bytes but the payload is {}",
+            zl.len()
+        ));
+    }
+    let tail = le_uint(&zl[4..8]) as usize;
+    let declared = le_uint(&zl[8..10]) as u16;
+    let mut items = Vec::new();
+    let mut pos = ZL_HEADER_LEN_BYTES;
+    let mut prev_len = 0usize;
+    let mut last_start = ZL_HEADER_LEN_BYTES;
+    loop {
+        let Some(&first) = zl.get(pos) else {
+            return Err(format!("ziplist ends at {pos} without its 0xFF terminator"));
+        };
+        if first == LP_EOF {
+            if pos + 1 != zl.len() {
+                return Err(format!("ziplist terminator at {pos} is not the last byte"));
+            }
+            break;
+        }
+        let (prevlen, prevlen_size) = if first == ZL_PREVLEN_BIG {
+            let bytes = zl
+                .get(pos + 1..pos + 5)
+                .ok_or_else(|| format!("ziplist entry at {pos} truncated"))?;
+            (le_uint(bytes) as usize, 5)
+        } else {
+            (usize::from(first), 1)
+        };
+        if prevlen != prev_len {
+            return Err(format!(
+                "ziplist entry at {pos}: prevlen {prevlen}, previous entry is {prev_len} bytes"
+            ));
+        }
+        let (item, body_len) = decode_zl_body(zl, pos + prevlen_size)?;
+        last_start = pos;
+        prev_len = prevlen_size + body_len;
+        items.push(item);
+        pos += prev_len;
+    }
+    if tail != last_start {
+        return Err(format!(
+            "ziplist zltail {tail} does not point at the last entry ({last_start})"
+        ));
+    }
+    if declared != LP_NUMELE_UNKNOWN && usize::from(declared) != items.len() {
+        return Err(format!(
+            "ziplist header says {declared} elements but holds {}",
+            items.len()
+        ));
+    }
+    Ok(items)
+}
+
+/// Decodes a ziplist entry's encoding+data at `pos`: the element and its byte length.
+fn decode_zl_body(zl: &[u8], pos: usize) -> Result<(LpItem<'_>, usize), String> {
+    let field = |from: usize, n: usize| {
+        zl.get(pos + from..pos + from + n)
+            .ok_or_else(|| format!("ziplist entry at {pos} runs past the payload"))
+    };
+    let b = field(0, 1)?[0];
+    let (header, str_len) = match b {
+        0x00..=0x3F => (1, usize::from(b)),
+        0x40..=0x7F => (
+            2,
+            (usize::from(b & 0x3f) << 8) | usize::from(field(1, 1)?[0]),
+        ),
+        0x80..=0xBF => {
+            let len = field(1, 4)?
+                .iter()
+                .fold(0usize, |acc, &x| (acc << 8) | usize::from(x));
+            (5, len)
+        }
+        0xF1..=0xFD => return Ok((LpItem::Int(i64::from(b & 0x0f) - 1), 1)),
+        0xC0 | 0xD0 | 0xE0 | 0xF0 | 0xFE => {
+            let n = match b {
+                0xC0 => 2,
+                0xD0 => 4,
+                0xE0 => 8,
+                0xF0 => 3,
+                _ => 1,
+            };
+            let v = le_uint(field(1, n)?);
+            return Ok((LpItem::Int(sign_extend(v, 8 * n as u32)), 1 + n));
+        }
+        _ => {
+            return Err(format!(
+                "ziplist entry at {pos} has invalid encoding byte {b:#04x}"
+            ))
+        }
+    };
+    Ok((LpItem::Str(field(header, str_len)?), header + str_len))
+}
+
 /// Decodes an intset into its members as decimal strings, in (ascending) stored order.
 pub(crate) fn decode_intset(blob: &[u8]) -> Result<Vec<Bytes>, String> {
     if blob.len() < INTSET_HEADER_LEN_BYTES {
@@ -274,6 +387,74 @@ mod tests {
         let mut bad_enc = good;
         bad_enc[6] = 0xF7;
         assert!(decode_listpack(&bad_enc).is_err());
+    }
+
+    fn ziplist(bodies: &[&[u8]]) -> Vec<u8> {
+        let mut entries = Vec::new();
+        let mut prev = 0usize;
+        let mut tail = ZL_HEADER_LEN_BYTES;
+        for body in bodies {
+            tail = ZL_HEADER_LEN_BYTES + entries.len();
+            let mut e = if prev < 254 {
+                vec![prev as u8]
+            } else {
+                [&[0xFE][..], &(prev as u32).to_le_bytes()].concat()
+            };
+            e.extend_from_slice(body);
+            prev = e.len();
+            entries.extend_from_slice(&e);
+        }
+        let total = (ZL_HEADER_LEN_BYTES + entries.len() + 1) as u32;
+        let mut zl = total.to_le_bytes().to_vec();
+        zl.extend_from_slice(&(tail as u32).to_le_bytes());
+        zl.extend_from_slice(&(bodies.len() as u16).to_le_bytes());
+        zl.extend_from_slice(&entries);
+        zl.push(LP_EOF);
+        zl
+    }
+
+    #[test]
+    fn every_ziplist_encoding_decodes() {
+        let long = vec![b'z'; 300];
+        let s14 = [&[0x40 | 1u8, 44][..], &long].concat(); // 14-bit length 300
+        let entries: Vec<&[u8]> = vec![
+            &[0x03, b'a', b'b', b'c'],          // 6-bit string
+            &s14, // 14-bit string (pushes the next prevlen to 5 bytes)
+            &[0x80, 0, 0, 0, 2, b'h', b'i'], // 32-bit BE length string
+            &[0xF1], // immediate 0
+            &[0xFD], // immediate 12
+            &[0xFE, 0x80], // i8 -128
+            &[0xC0, 0x00, 0x80], // i16 -32768
+            &[0xF0, 0xFF, 0xFF, 0x7F], // i24 8388607
+            &[0xD0, 0xFE, 0xFF, 0xFF, 0xFF], // i32 -2
+            &[0xE0, 0, 0, 0, 0, 0, 0, 0, 0x80], // i64 MIN
+        ];
+        let zl = ziplist(&entries);
+        let items = decode_ziplist(&zl).unwrap();
+        assert_eq!(
+            items,
+            vec![
+                LpItem::Str(b"abc"),
+                LpItem::Str(&long),
+                LpItem::Str(b"hi"),
+                LpItem::Int(0),
+                LpItem::Int(12),
+                LpItem::Int(-128),
+                LpItem::Int(-32768),
+                LpItem::Int(8_388_607),
+                LpItem::Int(-2),
+                LpItem::Int(i64::MIN),
+            ]
+        );
+        let mut bad_tail = zl.clone();
+        bad_tail[4] ^= 1;
+        assert!(decode_ziplist(&bad_tail).is_err());
+        let mut bad_prevlen = zl.clone();
+        bad_prevlen[ZL_HEADER_LEN_BYTES + 5] = 9;
+        assert!(decode_ziplist(&bad_prevlen).is_err());
+        let mut bad_enc = zl;
+        bad_enc[ZL_HEADER_LEN_BYTES + 1] = 0xC1;
+        assert!(decode_ziplist(&bad_enc).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - `writer.rs`: [`RdbWriter`] — header, AUX fields, SELECTDB/RESIZEDB, entries with
 //!   optional EXPIRETIME_MS, EOF and the CRC-64 trailer, built incrementally.
 //! - `reader.rs`: [`read_rdb`] — validates and visits every entry.
-//! - `listpack.rs`: listpack and intset payload decoding (Redis 7 compact encodings).
+//! - `listpack.rs`: listpack, intset and ziplist payload decoding (compact encodings).
 //! - `crc64.rs`, `lzf.rs`: the trailer checksum and string compression.
 //!
 //! What can fail: writing refuses empty collections, NaN scores, iterators that do not
@@ -65,7 +65,11 @@ pub(crate) mod ty {
     pub const ZSET: u8 = 3;
     pub const HASH: u8 = 4;
     pub const ZSET_2: u8 = 5;
+    pub const LIST_ZIPLIST: u8 = 10;
     pub const SET_INTSET: u8 = 11;
+    pub const ZSET_ZIPLIST: u8 = 12;
+    pub const HASH_ZIPLIST: u8 = 13;
+    pub const LIST_QUICKLIST: u8 = 14;
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;

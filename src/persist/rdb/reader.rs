@@ -5,7 +5,8 @@
 //! visitor; then every opcode and value, which must end with EOF exactly at the trailer.
 //! Read: AUX, SELECTDB, RESIZEDB, EXPIRETIME(_MS), FREQ/IDLE (skipped), FUNCTION2 (skipped),
 //! EOF; strings raw / int8-16-32 / LZF; values STRING, LIST, SET, ZSET, HASH, ZSET_2,
-//! SET_INTSET, HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2.
+//! SET_INTSET, HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2 (Redis 7), and the Redis ≤ 6
+//! ziplist forms LIST_ZIPLIST, ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST.
 //!
 //! What can fail: anything malformed → an [`RdbError`] with the byte offset. Every claimed
 //! length is checked against the bytes that remain before anything is allocated; no
@@ -14,7 +15,7 @@
 use bytes::Bytes;
 
 use super::crc64::crc64;
-use super::listpack::{decode_intset, decode_listpack, LpItem};
+use super::listpack::{decode_intset, decode_listpack, decode_ziplist, LpItem};
 use super::{
     lzf, op, ty, RdbEntry, RdbError, RdbSummary, RdbValue, RDB_CHECKSUM_LEN_BYTES,
     RDB_HEADER_LEN_BYTES, RDB_STRING_LEN_MAX_BYTES, RDB_VERSION,
@@ -26,7 +27,7 @@ const CHECKSUM_SINCE_VERSION: u32 = 5;
 const QUICKLIST_NODE_PLAIN: u64 = 1;
 const QUICKLIST_NODE_PACKED: u64 = 2;
 /// The value types [`read_value`] decodes.
-const KNOWN_TYPES: [u8; 10] = [
+const KNOWN_TYPES: [u8; 14] = [
     ty::STRING,
     ty::LIST,
     ty::SET,
@@ -34,6 +35,10 @@ const KNOWN_TYPES: [u8; 10] = [
     ty::HASH,
     ty::ZSET_2,
     ty::SET_INTSET,
+    ty::LIST_ZIPLIST,
+    ty::ZSET_ZIPLIST,
+    ty::HASH_ZIPLIST,
+    ty::LIST_QUICKLIST,
     ty::HASH_LISTPACK,
     ty::ZSET_LISTPACK,
     ty::LIST_QUICKLIST_2,
@@ -397,7 +402,16 @@ fn read_value(cur: &mut Cursor<'_>, code: u8, entry_at: usize) -> Result<RdbValu
             let members = decode_intset(&blob).map_err(|d| payload_error(cur, at, "intset", d))?;
             Ok(RdbValue::Set(members))
         }
-        ty::HASH_LISTPACK | ty::ZSET_LISTPACK => read_pairs_listpack(cur, code),
+        ty::HASH_LISTPACK | ty::ZSET_LISTPACK | ty::HASH_ZIPLIST | ty::ZSET_ZIPLIST => {
+            read_pairs_blob(cur, code)
+        }
+        ty::LIST_ZIPLIST => {
+            let at = cur.pos;
+            let blob = cur.string()?;
+            let items = decode_ziplist(&blob).map_err(|d| payload_error(cur, at, "ziplist", d))?;
+            Ok(RdbValue::List(items.iter().map(LpItem::to_bytes).collect()))
+        }
+        ty::LIST_QUICKLIST => read_quicklist_v1(cur),
         ty::LIST_QUICKLIST_2 => read_quicklist(cur),
         _ => Err(RdbError::UnknownType {
             offset: entry_at as u64,
@@ -413,32 +427,33 @@ fn payload_error(cur: &Cursor<'_>, at: usize, kind: &str, detail: String) -> Rdb
     )
 }
 
-/// HASH_LISTPACK (field, value, …) or ZSET_LISTPACK (member, score, …).
-fn read_pairs_listpack(cur: &mut Cursor<'_>, code: u8) -> Result<RdbValue, RdbError> {
+/// HASH_LISTPACK / HASH_ZIPLIST (field, value, …) or ZSET_LISTPACK / ZSET_ZIPLIST
+/// (member, score, …).
+fn read_pairs_blob(cur: &mut Cursor<'_>, code: u8) -> Result<RdbValue, RdbError> {
     let at = cur.pos;
     let blob = cur.string()?;
-    let items = decode_listpack(&blob).map_err(|d| payload_error(cur, at, "listpack", d))?;
+    let (kind, decoded) = if code == ty::HASH_ZIPLIST || code == ty::ZSET_ZIPLIST {
+        ("ziplist", decode_ziplist(&blob))
+    } else {
+        ("listpack", decode_listpack(&blob))
+    };
+    let items = decoded.map_err(|d| payload_error(cur, at, kind, d))?;
     if items.len() % 2 != 0 {
-        return Err(payload_error(
-            cur,
-            at,
-            "listpack",
-            format!("odd element count {}", items.len()),
-        ));
+        let detail = format!("odd element count {}", items.len());
+        return Err(payload_error(cur, at, kind, detail));
     }
-    let mut pairs = items.chunks_exact(2);
-    if code == ty::HASH_LISTPACK {
+    let pairs = items.chunks_exact(2);
+    if code == ty::HASH_LISTPACK || code == ty::HASH_ZIPLIST {
         return Ok(RdbValue::Hash(
             pairs.map(|p| (p[0].to_bytes(), p[1].to_bytes())).collect(),
         ));
     }
     let mut out = Vec::with_capacity(items.len() / 2);
-    for pair in pairs.by_ref() {
+    for pair in pairs {
         let score = match &pair[1] {
             LpItem::Int(v) => *v as f64,
-            LpItem::Str(s) => parse_score(s).ok_or_else(|| {
-                payload_error(cur, at, "listpack", "unparsable score".to_string())
-            })?,
+            LpItem::Str(s) => parse_score(s)
+                .ok_or_else(|| payload_error(cur, at, kind, "unparsable score".to_string()))?,
         };
         out.push((pair[0].to_bytes(), check_score(cur, at, score)?));
     }
@@ -465,6 +480,19 @@ fn read_quicklist(cur: &mut Cursor<'_>) -> Result<RdbValue, RdbError> {
                 return Err(cur.corrupt(at, format!("unknown quicklist container kind {other}")))
             }
         }
+    }
+    Ok(RdbValue::List(items))
+}
+
+/// LIST_QUICKLIST (Redis 3.2–6): node count, then per node a string holding a ziplist.
+fn read_quicklist_v1(cur: &mut Cursor<'_>) -> Result<RdbValue, RdbError> {
+    let nodes = cur.count("a quicklist node count")?;
+    let mut items = Vec::new();
+    for _ in 0..nodes {
+        let at = cur.pos;
+        let blob = cur.string()?;
+        let zl = decode_ziplist(&blob).map_err(|d| payload_error(cur, at, "ziplist", d))?;
+        items.extend(zl.iter().map(LpItem::to_bytes));
     }
     Ok(RdbValue::List(items))
 }

@@ -308,8 +308,8 @@ fn listpack(entries: &[&[u8]]) -> Vec<u8> {
     lp
 }
 
-#[test]
-fn redis7_compact_encodings_decode() {
+/// A version-10 file with every Redis 7 compact encoding, built by hand.
+fn compact_file_v10() -> Vec<u8> {
     let mut body = vec![0xFE, 0x03]; // SELECTDB 3
     body.extend([0xF9, 0x05, 0xF8, 0x40, 0x10]); // FREQ 5, IDLE 4112: skipped
     body.push(11); // SET_INTSET
@@ -339,7 +339,12 @@ fn redis7_compact_encodings_decode() {
     raw_string(&mut body, b"-1.25");
     raw_string(&mut body, b"n");
     body.push(254); // +inf
-    let (entries, summary) = read_all(&hand_file(10, &body)).unwrap();
+    hand_file(10, &body)
+}
+
+#[test]
+fn redis7_compact_encodings_decode() {
+    let (entries, summary) = read_all(&compact_file_v10()).unwrap();
     let s = |x: &[u8]| b(x);
     let expected = vec![
         RdbEntry {
@@ -375,6 +380,66 @@ fn redis7_compact_encodings_decode() {
     ];
     assert_eq!(entries, expected);
     assert_eq!(summary.expires, 1);
+}
+
+/// A ziplist of short strings (< 64 bytes each, so every prevlen is one byte).
+fn ziplist(entries: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0u8;
+    let mut tail = 10usize;
+    for e in entries {
+        tail = 10 + body.len();
+        body.extend_from_slice(&[prev, e.len() as u8]);
+        body.extend_from_slice(e);
+        prev = (e.len() + 2) as u8;
+    }
+    let mut zl = ((10 + body.len() + 1) as u32).to_le_bytes().to_vec();
+    zl.extend_from_slice(&(tail as u32).to_le_bytes());
+    zl.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&body);
+    zl.push(0xFF);
+    zl
+}
+
+/// A version-9 file with the Redis ≤ 6 ziplist encodings, built by hand.
+fn ziplist_file_v9() -> Vec<u8> {
+    let mut body = vec![0xFE, 0x00];
+    body.push(14); // LIST_QUICKLIST: nodes of ziplists
+    raw_string(&mut body, b"q");
+    body.push(2);
+    raw_string(&mut body, &ziplist(&[b"a", b"b"]));
+    raw_string(&mut body, &ziplist(&[b"c"]));
+    body.push(10); // LIST_ZIPLIST
+    raw_string(&mut body, b"lz");
+    raw_string(&mut body, &ziplist(&[b"x"]));
+    body.push(13); // HASH_ZIPLIST
+    raw_string(&mut body, b"hz");
+    raw_string(&mut body, &ziplist(&[b"f", b"v"]));
+    body.push(12); // ZSET_ZIPLIST
+    raw_string(&mut body, b"zz");
+    raw_string(&mut body, &ziplist(&[b"m", b"0.5"]));
+    hand_file(9, &body)
+}
+
+#[test]
+fn redis6_ziplist_encodings_decode() {
+    let (entries, summary) = read_all(&ziplist_file_v9()).unwrap();
+    assert_eq!(summary.version, 9);
+    let values: Vec<RdbValue> = entries.into_iter().map(|e| e.value).collect();
+    assert_eq!(
+        values,
+        vec![
+            RdbValue::List(vec![b(b"a"), b(b"b"), b(b"c")]),
+            RdbValue::List(vec![b(b"x")]),
+            RdbValue::Hash(vec![(b(b"f"), b(b"v"))]),
+            RdbValue::ZSet(vec![(b(b"m"), 0.5)]),
+        ]
+    );
+    let mut odd = vec![13];
+    raw_string(&mut odd, b"hz");
+    raw_string(&mut odd, &ziplist(&[b"f"]));
+    let err = read_all(&hand_file(9, &odd)).unwrap_err();
+    assert!(err.to_string().contains("odd element count"), "{err}");
 }
 
 #[test]
@@ -503,13 +568,18 @@ proptest! {
 
     #[test]
     fn mutated_files_never_panic(
-        compression in any::<bool>(),
+        which in 0u8..4,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..6),
         cut in any::<prop::sample::Index>(),
         do_cut in any::<bool>(),
         recrc in any::<bool>(),
     ) {
-        let (mut file, _) = sample_file(compression);
+        let mut file = match which {
+            0 => sample_file(true).0,
+            1 => sample_file(false).0,
+            2 => compact_file_v10(),
+            _ => ziplist_file_v9(),
+        };
         for (at, byte, kind) in edits {
             let i = at.index(file.len());
             match kind {
