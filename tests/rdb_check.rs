@@ -373,19 +373,58 @@ fn we_load_a_real_redis_dump() {
     assert_eq!(encoding(&mut con, "l:big"), "quicklist");
     assert_eq!(encoding(&mut con, "h:big"), "hashtable");
     assert_eq!(encoding(&mut con, "z:big"), "skiplist");
-    let reply: String = redis::cmd("SAVE").query(&mut con).unwrap();
-    assert_eq!(reply, "OK");
-    let bytes = std::fs::read(dir.path().join("dump.rdb")).unwrap();
-    drop(server);
+    // A function library makes Redis write a FUNCTION2 record, which the reader skips.
+    let library = "#!lua name=rdbtest\nredis.register_function('one', function() return 1 end)";
+    let name: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(library)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(name, "rdbtest");
+    // allkeys-lfu makes Redis write a FREQ opcode before every key, allkeys-lru an IDLE one.
+    let mut sizes = Vec::new();
+    for policy in ["allkeys-lfu", "allkeys-lru", "noeviction"] {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .exec(&mut con)
+            .unwrap();
+        let reply: String = redis::cmd("SAVE").query(&mut con).unwrap();
+        assert_eq!(reply, "OK");
+        let bytes = std::fs::read(dir.path().join("dump.rdb")).unwrap();
+        check_real_dump(&bytes, &contents);
+        sizes.push(bytes.len());
+    }
+    // Every key carried a FREQ (2 bytes) or IDLE (≥ 2 bytes) record; the AUX fields
+    // (used-mem) may differ by a few bytes between saves.
+    let min_extra = 2 * contents.len() - 8;
+    assert!(
+        sizes[0] >= sizes[2] + min_extra,
+        "no FREQ records? sizes {sizes:?}"
+    );
+    assert!(
+        sizes[1] >= sizes[2] + min_extra,
+        "no IDLE records? sizes {sizes:?}"
+    );
+}
+
+fn check_real_dump(bytes: &[u8], contents: &Contents) {
     assert_eq!(&bytes[..9], b"REDIS0010");
+    let summary = read_rdb(bytes, |_| Ok(())).unwrap();
+    assert_eq!(summary.functions_skipped, 1);
+    assert!(summary
+        .aux
+        .iter()
+        .any(|(k, v)| &k[..] == b"redis-ver" && v.starts_with(b"7.")));
     let abc = b"abc".repeat(100);
     assert!(
         !bytes.windows(abc.len()).any(|w| w == abc.as_slice()),
         "the long string should be LZF-compressed in the dump"
     );
-    let loaded = load(&bytes);
+    let loaded = load(bytes);
     assert_eq!(loaded.len(), contents.len());
-    for (key, want) in &contents {
+    for (key, want) in contents {
         assert_eq!(
             loaded.get(key),
             Some(want),

@@ -112,6 +112,8 @@ pub struct RdbSummary {
     pub aux: Vec<(Bytes, Bytes)>,
     /// Empty collections skipped (Redis skips them too).
     pub empty_keys_skipped: u64,
+    /// FUNCTION2 records (Redis 7 function libraries) skipped: we do not load functions.
+    pub functions_skipped: u64,
     /// False when the file carries no checksum (version < 5, or a zero trailer: Redis
     /// writes zeros when `rdbchecksum no`).
     pub checksum_verified: bool,

@@ -43,6 +43,9 @@ const KNOWN_TYPES: [u8; 14] = [
     ty::ZSET_LISTPACK,
     ty::LIST_QUICKLIST_2,
 ];
+/// Most collection slots reserved up front; beyond this vectors grow with the data read,
+/// so a corrupt count cannot reserve memory out of proportion to the input.
+const PREALLOC_ITEMS_MAX: usize = 4096;
 /// Largest output LZF can produce per input byte (a 3-byte reference yields 264 bytes).
 const LZF_EXPANSION_MAX: u64 = 88;
 
@@ -125,6 +128,7 @@ pub fn read_rdb(
             }
             op::FUNCTION2 => {
                 cur.string()?;
+                summary.functions_skipped += 1;
             }
             op::MODULE_AUX | op::FUNCTION_PRE_GA => {
                 return Err(RdbError::UnknownType {
@@ -363,7 +367,7 @@ fn read_value(cur: &mut Cursor<'_>, code: u8, entry_at: usize) -> Result<RdbValu
         ty::STRING => Ok(RdbValue::Str(cur.string()?)),
         ty::LIST | ty::SET => {
             let n = cur.count("a list/set length")?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(PREALLOC_ITEMS_MAX));
             for _ in 0..n {
                 items.push(cur.string()?);
             }
@@ -375,7 +379,7 @@ fn read_value(cur: &mut Cursor<'_>, code: u8, entry_at: usize) -> Result<RdbValu
         }
         ty::HASH => {
             let n = cur.count("a hash length")?;
-            let mut pairs = Vec::with_capacity(n);
+            let mut pairs = Vec::with_capacity(n.min(PREALLOC_ITEMS_MAX));
             for _ in 0..n {
                 pairs.push((cur.string()?, cur.string()?));
             }
@@ -383,7 +387,7 @@ fn read_value(cur: &mut Cursor<'_>, code: u8, entry_at: usize) -> Result<RdbValu
         }
         ty::ZSET | ty::ZSET_2 => {
             let n = cur.count("a sorted-set length")?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(PREALLOC_ITEMS_MAX));
             for _ in 0..n {
                 let member = cur.string()?;
                 let at = cur.pos;
