@@ -45,8 +45,6 @@ pub const RDB_STRING_LEN_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// Opcodes (Redis `rdb.h`).
 pub(crate) mod op {
     pub const FUNCTION2: u8 = 245;
-    pub const FUNCTION_PRE_GA: u8 = 246;
-    pub const MODULE_AUX: u8 = 247;
     pub const IDLE: u8 = 248;
     pub const FREQ: u8 = 249;
     pub const AUX: u8 = 250;

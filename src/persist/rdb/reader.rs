@@ -61,32 +61,7 @@ pub fn read_rdb(
         version,
         ..RdbSummary::default()
     };
-    let body = if version >= CHECKSUM_SINCE_VERSION {
-        if bytes.len() < RDB_HEADER_LEN_BYTES + 1 + RDB_CHECKSUM_LEN_BYTES {
-            let detail = "no room for the EOF opcode and the 8-byte checksum".to_string();
-            return Err(RdbError::Truncated {
-                offset: bytes.len() as u64,
-                detail,
-            });
-        }
-        let trailer_offset = bytes.len() - RDB_CHECKSUM_LEN_BYTES;
-        let (body, trailer) = bytes.split_at(trailer_offset);
-        let stored = u64::from_le_bytes(trailer.try_into().unwrap_or([0; 8]));
-        if stored != 0 {
-            let computed = crc64(body);
-            if computed != stored {
-                return Err(RdbError::ChecksumMismatch {
-                    trailer_offset: trailer_offset as u64,
-                    stored,
-                    computed,
-                });
-            }
-            summary.checksum_verified = true;
-        }
-        body
-    } else {
-        bytes
-    };
+    let body = checked_body(bytes, version, &mut summary)?;
     let mut cur = Cursor {
         data: body,
         pos: RDB_HEADER_LEN_BYTES,
@@ -130,12 +105,7 @@ pub fn read_rdb(
                 cur.string()?;
                 summary.functions_skipped += 1;
             }
-            op::MODULE_AUX | op::FUNCTION_PRE_GA => {
-                return Err(RdbError::UnknownType {
-                    offset: at as u64,
-                    type_byte: code,
-                });
-            }
+            // MODULE_AUX (247), the pre-GA FUNCTION opcode (246), streams, modules, zipmaps.
             _ if !KNOWN_TYPES.contains(&code) => {
                 return Err(RdbError::UnknownType {
                     offset: at as u64,
@@ -173,6 +143,39 @@ pub fn read_rdb(
         });
     }
     Ok(summary)
+}
+
+/// The file without its CRC-64 trailer (versions ≥ 5), after checking the trailer; a zero
+/// trailer (`rdbchecksum no`) is accepted unverified.
+fn checked_body<'a>(
+    bytes: &'a [u8],
+    version: u32,
+    summary: &mut RdbSummary,
+) -> Result<&'a [u8], RdbError> {
+    if version < CHECKSUM_SINCE_VERSION {
+        return Ok(bytes);
+    }
+    if bytes.len() < RDB_HEADER_LEN_BYTES + 1 + RDB_CHECKSUM_LEN_BYTES {
+        let detail = "no room for the EOF opcode and the 8-byte checksum".to_string();
+        let offset = bytes.len() as u64;
+        return Err(RdbError::Truncated { offset, detail });
+    }
+    let trailer_offset = bytes.len() - RDB_CHECKSUM_LEN_BYTES;
+    let (body, trailer) = bytes.split_at(trailer_offset);
+    let stored = u64::from_le_bytes(trailer.try_into().unwrap_or([0; 8]));
+    if stored != 0 {
+        let computed = crc64(body);
+        if computed != stored {
+            let trailer_offset = trailer_offset as u64;
+            return Err(RdbError::ChecksumMismatch {
+                trailer_offset,
+                stored,
+                computed,
+            });
+        }
+        summary.checksum_verified = true;
+    }
+    Ok(body)
 }
 
 /// Checks `REDIS` + 4 ASCII digits and returns the version (1..=10).

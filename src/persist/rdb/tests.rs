@@ -503,6 +503,17 @@ fn structural_errors_name_the_offset() {
             type_byte: 0x2A
         }
     );
+    // MODULE_AUX (247) and a stream (19) are refused by type, not misread.
+    for code in [247u8, 19] {
+        let err = read_all(&hand_file(10, &[code, 0x01, b'k'])).unwrap_err();
+        assert_eq!(
+            err,
+            RdbError::UnknownType {
+                offset: 9,
+                type_byte: code
+            }
+        );
+    }
     // A list claiming 2^40 elements.
     let mut body = vec![1];
     raw_string(&mut body, b"k");
