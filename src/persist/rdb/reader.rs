@@ -50,8 +50,10 @@ const PREALLOC_ITEMS_MAX: usize = 4096;
 const LZF_EXPANSION_MAX: u64 = 88;
 
 /// Reads the RDB file `bytes`, calling `visit` for every non-empty key in file order.
-/// Expire times come out absolute in ms. Errors: see [`RdbError`]; a visitor `Err`
-/// aborts the read as [`RdbError::Visitor`].
+/// Expire times come out absolute in ms; keys already past their expire time are passed
+/// on too (the caller drops them, as a Redis master does on load). Nothing reaches the
+/// visitor before the CRC-64 trailer has been checked. Errors: see [`RdbError`]; a
+/// visitor `Err` aborts the read as [`RdbError::Visitor`].
 pub fn read_rdb(
     bytes: &[u8],
     mut visit: impl FnMut(RdbEntry) -> Result<(), String>,
