@@ -130,6 +130,12 @@ static TABLE: &[CommandSpec] = &[
           "Get information and statistics about the server", "1.0.0", ["@slow", "@dangerous"], None),
     spec!("config", -2, [], 0, 0, 0, Route::Connection, "server",
           "A container for server configuration commands", "2.0.0", ["@slow"], None),
+    spec!("save", 1, ["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Route::Connection, "server",
+          "Synchronously save the dataset to disk", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
+    spec!("bgsave", -1, ["admin", "noscript", "no_async_loading"], 0, 0, 0, Route::Connection, "server",
+          "Asynchronously save the dataset to disk", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
+    spec!("lastsave", 1, ["loading", "stale", "fast"], 0, 0, 0, Route::Connection, "server",
+          "Get the UNIX time stamp of the last successful save to disk", "1.0.0", ["@admin", "@fast", "@dangerous"], None),
     spec!("command", -1, ["loading", "stale"], 0, 0, 0, Route::Connection, "server",
           "Get array of Redis command details", "2.8.13", ["@slow", "@connection"], None),
 ];

@@ -181,24 +181,31 @@ impl std::error::Error for RdbError {}
 /// any other value type returns `Err(RdbError::Unsupported(type name))` (the collection
 /// encodings exist as [`RdbWriter::write_list`] etc. for the integrator to call).
 pub fn write_db_entries(writer: &mut RdbWriter, db: &Db, now_ms: u64) -> Result<(), RdbError> {
+    write_dbs_entries(writer, &[db], now_ms)
+}
+
+/// Like [`write_db_entries`] for several keyspaces written as one database 0 (one per
+/// shard): one SELECTDB/RESIZEDB with the totals, then every shard's live entries.
+pub fn write_dbs_entries(writer: &mut RdbWriter, dbs: &[&Db], now_ms: u64) -> Result<(), RdbError> {
     let live = |expire: Option<u64>| expire.is_none_or(|t| t > now_ms);
     let mut keys = 0u64;
     let mut expires = 0u64;
-    for (_, entry) in db.iter().filter(|(_, e)| live(e.expire_at_ms)) {
-        keys += 1;
-        expires += u64::from(entry.expire_at_ms.is_some());
+    for db in dbs {
+        for (_, entry) in db.iter().filter(|(_, e)| live(e.expire_at_ms)) {
+            keys += 1;
+            expires += u64::from(entry.expire_at_ms.is_some());
+        }
     }
     writer.select_db(0, keys, expires);
-    for index in 0..db.len() {
-        let Some((key, entry)) = db.get_index(index) else {
-            break;
-        };
-        if !live(entry.expire_at_ms) {
-            continue;
-        }
-        match &entry.value {
-            Value::Str(v) => writer.write_string(key, v, entry.expire_at_ms)?,
-            other => return Err(RdbError::Unsupported(other.type_name())),
+    for db in dbs {
+        for (key, entry) in db.iter() {
+            if !live(entry.expire_at_ms) {
+                continue;
+            }
+            match &entry.value {
+                Value::Str(v) => writer.write_string(key, v, entry.expire_at_ms)?,
+                other => return Err(RdbError::Unsupported(other.type_name())),
+            }
         }
     }
     Ok(())
