@@ -530,3 +530,7 @@ pub(crate) fn hscan(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     });
     scan_reply(next, out)
 }
+
+#[cfg(test)]
+#[path = "tests/hashes.rs"]
+mod tests;
