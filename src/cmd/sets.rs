@@ -497,3 +497,7 @@ pub(crate) fn sscan(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     });
     scan_reply(next, out)
 }
+
+#[cfg(test)]
+#[path = "tests/sets.rs"]
+mod tests;
