@@ -18,8 +18,8 @@ use bytes::Bytes;
 use super::keys::{SCAN_COUNT_DEFAULT, SCAN_VISIT_MAX_KEYS};
 use super::table::spec;
 use super::{
-    count_reply, int_arg, int_bytes, parse_i64, wrong_args, wrongtype, CommandSpec, ExecCtx,
-    Route, ERR_NOT_FLOAT, ERR_OVERFLOW, ERR_SYNTAX,
+    count_reply, int_arg, int_bytes, parse_i64, wrong_args, wrongtype, CommandSpec, ExecCtx, Route,
+    ERR_NOT_FLOAT, ERR_OVERFLOW, ERR_SYNTAX,
 };
 use crate::keyspace::glob::glob_match;
 use crate::keyspace::hash::HashValue;
@@ -31,6 +31,7 @@ use crate::resp::Frame;
 /// repeats elements, so its size is not bounded by the data). Redis has no such limit.
 pub const RANDOM_COUNT_NEGATIVE_MAX: u64 = 1 << 20;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[CommandSpec] = &[
     spec!("hset", -4, ["write", "denyoom", "fast"], 1, 1, 1, Route::Single, "hash",
           "Set the string value of a hash field", "2.0.0", ["@write", "@hash", "@fast"], Some(hset)),
@@ -322,7 +323,12 @@ pub(crate) fn hincrbyfloat(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fr
     });
     match result {
         Ok(Ok(text)) => {
-            ctx.log(vec![b("HSET"), args[1].clone(), args[2].clone(), text.clone()]);
+            ctx.log(vec![
+                b("HSET"),
+                args[1].clone(),
+                args[2].clone(),
+                text.clone(),
+            ]);
             Frame::Bulk(text)
         }
         Ok(Err(text)) => Frame::error(text),
@@ -384,7 +390,7 @@ pub(crate) fn hrandfield(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fram
             return Frame::error(ERR_SYNTAX);
         }
         with_values = args.len() == 4;
-        if with_values && (n < -(i64::MAX / 2) || n > i64::MAX / 2) {
+        if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
             return Frame::error("ERR value is out of range");
         }
         count = Some(n);

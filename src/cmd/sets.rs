@@ -25,6 +25,7 @@ use crate::keyspace::set::SetValue;
 use crate::keyspace::{Db, Value};
 use crate::resp::Frame;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[CommandSpec] = &[
     spec!("sadd", -3, ["write", "denyoom", "fast"], 1, 1, 1, Route::Single, "set",
           "Add one or more members to a set", "1.0.0", ["@write", "@set", "@fast"], Some(sadd)),
@@ -208,7 +209,10 @@ pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     let Some(count) = count else {
-        let member = s.get_index(random_index(ctx, s.len())).expect("in range").clone();
+        let member = s
+            .get_index(random_index(ctx, s.len()))
+            .expect("in range")
+            .clone();
         // Cannot fail: the set exists (checked above).
         let _ = with_set_mut(db, ctx, key, |s| s.remove(&member));
         ctx.log(vec![b("SREM"), key.clone(), member.clone()]);
@@ -227,7 +231,9 @@ pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         .into_iter()
         .map(|i| s.get_index(i).expect("in range").clone())
         .collect();
-    let _ = with_set_mut(db, ctx, key, |s| picked.iter().for_each(|m| assert!(s.remove(m))));
+    let _ = with_set_mut(db, ctx, key, |s| {
+        picked.iter().for_each(|m| assert!(s.remove(m)))
+    });
     let mut logged = Vec::with_capacity(picked.len() + 2);
     logged.extend([b("SREM"), key.clone()]);
     logged.extend(picked.iter().cloned());
@@ -275,10 +281,7 @@ pub(crate) fn srandmember(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fra
 pub(crate) fn smove(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     // Redis looks both keys up (expiring them) before any check.
-    let src_is_set = match db.get(ctx, src).map(|e| &e.value) {
-        None => None,
-        Some(v) => Some(matches!(v, Value::Set(_))),
-    };
+    let src_is_set = db.get(ctx, src).map(|e| matches!(e.value, Value::Set(_)));
     let dst_ok = db
         .get(ctx, dst)
         .is_none_or(|e| matches!(e.value, Value::Set(_)));
@@ -356,7 +359,11 @@ fn union_or_diff(db: &Db, keys: &[Bytes], diff: bool) -> SetValue {
             .cloned()
             .collect()
     } else {
-        sets.iter().flatten().flat_map(|s| s.iter()).cloned().collect()
+        sets.iter()
+            .flatten()
+            .flat_map(|s| s.iter())
+            .cloned()
+            .collect()
     }
 }
 

@@ -90,7 +90,10 @@ fn hash_writes_log_only_effective_changes() {
     assert_eq!(h.run("HDEL h zz"), int(0));
     assert_eq!(h.run("HDEL h a zz"), int(1));
     assert_eq!(h.run("HINCRBY h n 5"), int(5));
-    assert_eq!(h.run("HINCRBY h b x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(
+        h.run("HINCRBY h b x"),
+        err("ERR value is not an integer or out of range")
+    );
     assert_eq!(h.run("HINCRBYFLOAT h f 0.1"), bulk("0.1"));
     assert_eq!(h.run("HINCRBYFLOAT h f 0.2"), bulk("0.3"));
     assert!(matches!(h.run("HRANDFIELD h 2"), Frame::Array(v) if v.len() == 2));
@@ -144,7 +147,11 @@ fn hrandfield_count_semantics() {
             panic!("array")
         };
         let distinct: BTreeSet<_> = v.iter().map(|f| render(f, false)).collect();
-        assert_eq!((v.len(), distinct.len()), (4, 4), "positive count: distinct");
+        assert_eq!(
+            (v.len(), distinct.len()),
+            (4, 4),
+            "positive count: distinct"
+        );
         let Frame::Array(v) = h.run("HRANDFIELD h -15 WITHVALUES") else {
             panic!("array")
         };
@@ -214,7 +221,10 @@ fn hscan_returns_every_stable_field_under_churn() {
         panic!("scan reply")
     };
     assert_eq!(parts[0], bulk("0"), "one call covers the whole hash");
-    assert!(matches!(&parts[1], Frame::Array(v) if v.len() == 200), "stable100..stable199");
+    assert!(
+        matches!(&parts[1], Frame::Array(v) if v.len() == 200),
+        "stable100..stable199"
+    );
 }
 
 #[test]

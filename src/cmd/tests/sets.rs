@@ -43,7 +43,11 @@ fn set_writes_log_only_effective_changes() {
     assert_eq!(h.run("EXISTS s"), int(0));
     assert_eq!(h.run("SMOVE t t b"), int(1));
     assert_eq!(h.run("SRANDMEMBER t -3"), Frame::Array(vec![bulk("b"); 3]));
-    assert_eq!(h.run("SINTERSTORE d t nokey"), int(0), "absent d: nothing to log");
+    assert_eq!(
+        h.run("SINTERSTORE d t nokey"),
+        int(0),
+        "absent d: nothing to log"
+    );
     assert_eq!(h.run("SUNIONSTORE d t"), int(1));
     assert_eq!(h.run("SDIFFSTORE d t t"), int(0), "deletes d: logged");
     assert_eq!(
@@ -124,16 +128,31 @@ fn set_algebra_orders_and_results() {
     h.run("SADD a 1 2 3 4 5");
     h.run("SADD b 5 4 9");
     h.run("SADD c 4 5 6 7");
-    assert_eq!(members(&h.run("SINTER a c b")), ["5", "4"], "walks the smallest set");
-    assert_eq!(members(&h.run("SUNION b a")), ["5", "4", "9", "1", "2", "3"]);
+    assert_eq!(
+        members(&h.run("SINTER a c b")),
+        ["5", "4"],
+        "walks the smallest set"
+    );
+    assert_eq!(
+        members(&h.run("SUNION b a")),
+        ["5", "4", "9", "1", "2", "3"]
+    );
     assert_eq!(members(&h.run("SDIFF a b")), ["1", "2", "3"]);
     assert_eq!(h.run("SINTERCARD 3 a b c"), int(2));
     assert_eq!(h.run("SINTERCARD 3 a b c LIMIT 1"), int(1));
-    assert_eq!(h.run("SDIFFSTORE a a c"), int(3), "destination may be a source");
+    assert_eq!(
+        h.run("SDIFFSTORE a a c"),
+        int(3),
+        "destination may be a source"
+    );
     assert_eq!(members(&h.run("SMEMBERS a")), ["1", "2", "3"]);
     h.run("EXPIRE b 100");
     h.run("SUNIONSTORE b b c");
-    assert_eq!(h.run("TTL b"), int(-1), "a STORE replaces the destination's TTL");
+    assert_eq!(
+        h.run("TTL b"),
+        int(-1),
+        "a STORE replaces the destination's TTL"
+    );
 }
 
 #[test]
@@ -197,15 +216,30 @@ fn string_commands_reject_hashes_and_sets() {
     h.run("SADD s m");
     let wrongtype = err(crate::cmd::ERR_WRONGTYPE);
     for cmd in [
-        "GET h", "GET s", "APPEND h x", "INCR s", "STRLEN h", "GETRANGE s 0 1", "GETDEL h",
-        "SETRANGE s 0 x", "INCRBYFLOAT h 1", "SET h v GET", "GETSET s v", "HGET s f",
-        "SADD h m", "SINTER s h",
+        "GET h",
+        "GET s",
+        "APPEND h x",
+        "INCR s",
+        "STRLEN h",
+        "GETRANGE s 0 1",
+        "GETDEL h",
+        "SETRANGE s 0 x",
+        "INCRBYFLOAT h 1",
+        "SET h v GET",
+        "GETSET s v",
+        "HGET s f",
+        "SADD h m",
+        "SINTER s h",
     ] {
         assert_eq!(h.run(cmd), wrongtype, "{cmd}");
     }
     assert_eq!(h.run("TYPE h"), Frame::Simple("hash".into()));
     assert_eq!(h.run("TYPE s"), Frame::Simple("set".into()));
-    assert_eq!(h.run("SET h v"), Frame::ok(), "plain SET overwrites any type");
+    assert_eq!(
+        h.run("SET h v"),
+        Frame::ok(),
+        "plain SET overwrites any type"
+    );
     assert_eq!(h.run("TYPE h"), Frame::Simple("string".into()));
 }
 
