@@ -3,12 +3,16 @@
 //! SDIFFSTORE SSCAN.
 //!
 //! AOF: SADD/SREM/SMOVE are logged as given when they changed something; SPOP is logged
-//! as `SREM key popped…` (or `DEL key` when it popped the whole set, as Redis does);
+//! as `SREM key popped…` (or `UNLINK key` when it popped the whole set, as Redis does with
+//! lazyfree; not DEL, which the shard counts as a lazy expiry);
 //! the *STORE commands are logged as given (deterministic: any lazily expired source was
 //! logged as DEL just before) when they wrote or deleted the destination; SRANDMEMBER logs
 //! nothing. Multi-key commands are routed `SameShard`: the shard layer refuses keys on
 //! different shards before anything runs. Result order: SINTER walks the smallest set,
 //! SUNION/SDIFF the first; sets keep insertion order (no intset sorting).
+//! SINTERCARD has movable keys (Redis's legacy key spec is 0 0 0, kept for COMMAND INFO),
+//! so the shard layer cannot see its keys from the spec: it needs `numkeys`-aware key
+//! extraction to route it (see the family's report).
 //! What can fail: arity, syntax, integer parsing, WRONGTYPE (any key of a multi-key
 //! command, checked before anything is computed), with Redis's exact error text.
 
@@ -190,7 +194,7 @@ pub(crate) fn scard(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 }
 
 /// SPOP key [count]: no count → one random member (or null), logged as `SREM key m`;
-/// with count ≥ 0 → up to count distinct members, logged as SREM of them, or `DEL key`
+/// with count ≥ 0 → up to count distinct members, logged as SREM of them, or `UNLINK key`
 /// when the whole set went.
 pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     if args.len() > 3 {
@@ -224,7 +228,7 @@ pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     if count >= s.len() as u64 {
         let reply = bulk_array(s.iter());
         db.remove_entry(key);
-        ctx.log(vec![b("DEL"), key.clone()]);
+        ctx.log(vec![b("UNLINK"), key.clone()]);
         return reply;
     }
     let picked: Vec<Bytes> = sample_distinct(ctx, s.len(), count as usize)
