@@ -84,7 +84,11 @@ fn spop_logs_srem_of_the_popped_members() {
     let mut all: Vec<String> = rest.into_iter().chain(two).chain([one]).collect();
     all.sort();
     assert_eq!(all, ["a", "b", "c", "d", "e", "f"]);
-    assert_eq!(h.take_log(), vec!["UNLINK s"], "popping everything logs UNLINK");
+    assert_eq!(
+        h.take_log(),
+        vec!["UNLINK s"],
+        "popping everything logs UNLINK"
+    );
     assert!(h.db.is_empty());
 }
 
