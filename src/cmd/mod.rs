@@ -13,6 +13,7 @@
 mod expire;
 mod introspect;
 mod keys;
+mod lists;
 mod strings;
 mod table;
 
@@ -26,6 +27,9 @@ use crate::resp::Frame;
 
 pub use introspect::command_command;
 pub use table::table;
+// Lists family hooks for src/shard/blocking.rs (blocked clients) and src/shard/route.rs
+// (LMPOP/BLMPOP have movable keys: `numkeys` then the keys).
+pub use lists::{blocking_wait_spec, movable_key_indexes, parse_timeout};
 
 /// Longest command name `lookup` considers (longer names are unknown).
 pub const COMMAND_NAME_LEN_MAX_BYTES: usize = 32;
