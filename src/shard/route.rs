@@ -87,13 +87,16 @@ impl<I: Io> Router<'_, I> {
             return true;
         }
         match spec.route {
-            Route::Single | Route::SameShard | Route::SplitKeys(_) => route_keys(spec, args)
-                .all(|i| shard_of(&args[i], self.shards) == self.shard.id),
+            Route::Single | Route::SameShard | Route::SplitKeys(_) => {
+                route_keys(spec, args).all(|i| shard_of(&args[i], self.shards) == self.shard.id)
+            }
             Route::AllShards(_) | Route::Connection => false,
         }
     }
 
-    fn same_shard(&self, spec: &CommandSpec, args: &[Bytes]) -> Option<u16> {
+    /// The one shard owning every key (`None`: keys span shards). Also used by
+    /// `shard::blocking` (lists family).
+    pub(crate) fn same_shard(&self, spec: &CommandSpec, args: &[Bytes]) -> Option<u16> {
         let mut target = None;
         for i in route_keys(spec, args) {
             let shard = shard_of(&args[i], self.shards);

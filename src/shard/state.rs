@@ -46,6 +46,8 @@ pub struct Shard<I: Io> {
     pub loaded_records: Cell<u64>,
     /// Torn-tail bytes truncated at start-up.
     pub truncated_bytes: Cell<u64>,
+    /// Clients blocked on this shard's keys (BLPOP & co., see `shard::blocking`).
+    pub blocking: crate::shard::blocking::BlockingRegistry,
 }
 
 impl<I: Io> Shard<I> {
@@ -60,6 +62,7 @@ impl<I: Io> Shard<I> {
             expired_keys: Cell::new(0),
             loaded_records: Cell::new(0),
             truncated_bytes: Cell::new(0),
+            blocking: crate::shard::blocking::BlockingRegistry::new(),
         }
     }
 
@@ -85,6 +88,8 @@ impl<I: Io> Shard<I> {
             cmd::execute_spec(spec, &mut self.db.borrow_mut(), &mut ctx, args)
         };
         self.count_expiries(&propagate, args);
+        // Wake clients blocked on keys this command filled (lists family).
+        self.blocking.wake_ready(&propagate, &self.db.borrow());
         let lsn = self.append_all(&propagate);
         match lsn {
             Ok(lsn) => (reply, lsn),
