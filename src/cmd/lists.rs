@@ -576,7 +576,8 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Frame> {
         f64::INFINITY
     };
     let ms = (seconds * 1000.0).ceil();
-    if !(ms < 9.223_372_036_854_775_807e18) || ms < 0.0 {
+    // ms is never NaN here (LongDouble::parse refuses NaN); 2^63 ms overflows in Redis.
+    if ms >= i64::MAX as f64 || ms < 0.0 {
         return Err(Frame::error(ERR_TIMEOUT_NEGATIVE));
     }
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))

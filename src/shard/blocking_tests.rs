@@ -170,9 +170,9 @@ fn reply(slot: &Slot) -> Option<Frame> {
     slot.borrow().as_ref().map(|(f, _)| f.clone())
 }
 
-fn poll_once(fut: &mut Pin<&mut Notified<'_>>) -> bool {
+fn poll_once(fut: &mut Notified<'_>) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
-    fut.as_mut().poll(&mut cx).is_ready()
+    Pin::new(fut).poll(&mut cx).is_ready()
 }
 
 #[test]
@@ -182,15 +182,14 @@ fn registry_notifies_first_waiter_and_passes_the_turn_on_drop() {
     let first = reg.register(&[k.clone(), k.clone()]);
     let second = reg.register(std::slice::from_ref(&k));
     assert_eq!(reg.waiters(b"k"), 2, "duplicate keys register once");
-    let (mut n1, mut n2) = (first.notified(), second.notified());
-    let (mut n1, mut n2) = (Pin::new(&mut n1), Pin::new(&mut n2));
-    assert!(!poll_once(&mut n1) && !poll_once(&mut n2));
-    reg.notify_first(b"k");
-    assert!(!poll_once(&mut n2), "only the first waiter is notified");
-    drop(n1);
+    {
+        let (mut n1, mut n2) = (first.notified(), second.notified());
+        assert!(!poll_once(&mut n1) && !poll_once(&mut n2));
+        reg.notify_first(b"k");
+        assert!(!poll_once(&mut n2), "only the first waiter is notified");
+    }
     drop(first); // notified but never served: the turn goes to the second waiter
-    assert!(poll_once(&mut n2));
-    drop(n2);
+    assert!(poll_once(&mut second.notified()));
     drop(second);
     assert!(reg.is_empty() && reg.waiters(b"k") == 0);
 }
