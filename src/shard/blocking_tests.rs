@@ -346,3 +346,59 @@ fn immediate_and_error_replies_do_not_block() {
     assert_eq!(reply(&c), Some(bulk("v")));
     assert!(w.shard.blocking.is_empty());
 }
+
+/// Opens shard 0's AOF (`appendfsync always`) on `io`, replaying records into `shard`'s Db
+/// when given; returns the opened AOF.
+fn open_aof(io: &MemIo, replay_into: Option<Rc<Shard<TestIo>>>) -> crate::persist::Aof<TestIo> {
+    use crate::server::config::{Config, FsyncPolicy};
+    let config = Config {
+        dir: "data".into(),
+        appendonly: true,
+        appendfsync: FsyncPolicy::Always,
+        ..Config::default()
+    };
+    let options = crate::persist::AofOptions::from_config(&config, 0);
+    let test_io = TestIo(io.clone());
+    io.run(async move {
+        let mut replay = |_lsn: u64, args: Vec<Bytes>| match &replay_into {
+            Some(shard) => shard.replay(&args),
+            None => Ok(()),
+        };
+        crate::persist::Aof::open(test_io, options, &mut replay)
+            .await
+            .map(|(aof, _)| aof)
+    })
+    .expect("open stalled")
+    .expect("AOF opens")
+}
+
+#[test]
+fn a_served_pop_is_logged_when_popped_and_replays() {
+    let io = MemIo::new();
+    let aof = open_aof(&io, None);
+    let shard = Rc::new(Shard::new(0, TestIo(io.clone()), Db::new(1), Some(aof)));
+    let w = World {
+        io: io.clone(),
+        shard,
+    };
+    let a = w.client("BLPOP l 0");
+    let b = w.client("BLMOVE l d RIGHT LEFT 0");
+    w.advance_ms(5);
+    w.exec("RPUSH l x y z");
+    w.advance_ms(5);
+    assert_eq!(reply(&a), Some(pair("l", "x")));
+    assert_eq!(reply(&b), Some(bulk("z")));
+    // Crash: only what was fsynced survives; every acknowledged pop must replay.
+    io.crash();
+    let fresh = Rc::new(Shard::new(0, TestIo(io.clone()), Db::new(2), None));
+    open_aof(&io, Some(fresh.clone()));
+    let recovered = World { io, shard: fresh };
+    assert_eq!(
+        recovered.exec("LRANGE l 0 -1"),
+        Frame::Array(vec![bulk("y")])
+    );
+    assert_eq!(
+        recovered.exec("LRANGE d 0 -1"),
+        Frame::Array(vec![bulk("z")])
+    );
+}
