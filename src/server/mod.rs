@@ -279,7 +279,12 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                 };
                 if crate::shard::blocking::is_blocking(spec) {
                     // Blocking list command: wait in a task of its own (lists family).
-                    let task = crate::shard::blocking::serve_blocking_request(shard.clone(), spec, args, request.reply);
+                    let task = crate::shard::blocking::serve_blocking_request(
+                        shard.clone(),
+                        spec,
+                        args,
+                        request.reply,
+                    );
                     shard.io.spawn_local(task);
                     continue;
                 }
