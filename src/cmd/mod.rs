@@ -15,6 +15,7 @@ mod hashes;
 mod introspect;
 mod keys;
 mod sets;
+mod lists;
 mod strings;
 mod table;
 
@@ -28,6 +29,9 @@ use crate::resp::Frame;
 
 pub use introspect::command_command;
 pub use table::table;
+// Lists family hooks for src/shard/blocking.rs (blocked clients) and src/shard/route.rs
+// (LMPOP/BLMPOP have movable keys: `numkeys` then the keys).
+pub use lists::{blocking_wait_spec, movable_key_indexes, parse_timeout};
 
 /// Longest command name `lookup` considers (longer names are unknown).
 pub const COMMAND_NAME_LEN_MAX_BYTES: usize = 32;
