@@ -15,6 +15,7 @@ mod introspect;
 mod keys;
 mod strings;
 mod table;
+pub(crate) mod zsets;
 
 #[cfg(test)]
 mod tests;

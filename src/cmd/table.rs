@@ -135,7 +135,7 @@ static TABLE: &[CommandSpec] = &[
 ];
 
 /// Every family's slice of the table, in `COMMAND` order.
-static FAMILIES: &[&[CommandSpec]] = &[TABLE];
+static FAMILIES: &[&[CommandSpec]] = &[TABLE, super::zsets::COMMANDS];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();
 static BY_NAME: OnceLock<HashMap<&'static [u8], usize, FixedState>> = OnceLock::new();
