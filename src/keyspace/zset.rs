@@ -193,12 +193,12 @@ impl ZSetValue {
     /// The ascending rank range `start..end` of elements with `min <= score <= max`
     /// (honouring exclusive ends). Empty ranges come back with `start >= end`.
     pub fn score_rank_range(&self, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
-        let start = self.list.count_before(|s, _| {
-            s < min.value || (min.exclusive && s <= min.value)
-        });
-        let end = self.list.count_before(|s, _| {
-            s < max.value || (!max.exclusive && s <= max.value)
-        });
+        let start = self
+            .list
+            .count_before(|s, _| s < min.value || (min.exclusive && s <= min.value));
+        let end = self
+            .list
+            .count_before(|s, _| s < max.value || (!max.exclusive && s <= max.value));
         (start, end.max(start))
     }
 

@@ -41,7 +41,12 @@ enum AddOutcome {
 }
 
 /// Applies one ZADD element to `z` (Redis `zsetAdd`). Err = NaN result.
-fn add_one(z: &mut ZSetValue, f: AddFlags, score: f64, member: &Bytes) -> Result<AddOutcome, Frame> {
+fn add_one(
+    z: &mut ZSetValue,
+    f: AddFlags,
+    score: f64,
+    member: &Bytes,
+) -> Result<AddOutcome, Frame> {
     match z.score(member) {
         Some(current) => {
             if f.nx {
@@ -92,7 +97,13 @@ fn parse_add_flags(args: &[Bytes]) -> (AddFlags, usize) {
 }
 
 /// The shared body of ZADD and ZINCRBY (Redis `zaddGenericCommand`).
-fn zadd_generic(db: &mut Db, ctx: &mut ExecCtx, key: &Bytes, f: AddFlags, pairs: &[Bytes]) -> Frame {
+fn zadd_generic(
+    db: &mut Db,
+    ctx: &mut ExecCtx,
+    key: &Bytes,
+    f: AddFlags,
+    pairs: &[Bytes],
+) -> Frame {
     if pairs.is_empty() || pairs.len() % 2 != 0 {
         return Frame::error(ERR_SYNTAX);
     }
@@ -116,7 +127,13 @@ fn zadd_generic(db: &mut Db, ctx: &mut ExecCtx, key: &Bytes, f: AddFlags, pairs:
         Ok(z) => z.is_some(),
         Err(e) => return e,
     };
-    let nothing = || if f.incr { Frame::Null } else { Frame::Integer(0) };
+    let nothing = || {
+        if f.incr {
+            Frame::Null
+        } else {
+            Frame::Integer(0)
+        }
+    };
     if !exists {
         if f.xx {
             return nothing();

@@ -76,7 +76,14 @@ fn strtod_whole(s: &[u8]) -> Option<(f64, bool)> {
     };
     let lower = body.to_ascii_lowercase();
     if lower == b"inf" || lower == b"infinity" {
-        return Some((if neg { f64::NEG_INFINITY } else { f64::INFINITY }, false));
+        return Some((
+            if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            },
+            false,
+        ));
     }
     let (value, digits) = if let Some(hex) = lower.strip_prefix(b"0x") {
         (parse_hex(hex)?, hex)
@@ -162,7 +169,13 @@ fn parse_hex(body: &[u8]) -> Option<f64> {
             return None;
         }
         let e = std::str::from_utf8(&body[i + 1..]).ok()?;
-        if e.is_empty() || e.len() > 12 || !e.trim_start_matches(['+', '-']).bytes().all(|b| b.is_ascii_digit()) {
+        if e.is_empty()
+            || e.len() > 12
+            || !e
+                .trim_start_matches(['+', '-'])
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         exp2 += e.parse::<i64>().ok()?;
@@ -173,7 +186,9 @@ fn parse_hex(body: &[u8]) -> Option<f64> {
 /// A ZADD / ZINCRBY score (Redis `getDoubleFromObject`): None for empty text, leading
 /// whitespace, trailing garbage, NaN, or a value that overflows / underflows to 0.
 pub fn parse_score(s: &[u8]) -> Option<f64> {
-    if s.first().is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b) {
+    if s.first()
+        .is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b)
+    {
         return None;
     }
     match strtod_whole(s)? {

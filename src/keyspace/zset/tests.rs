@@ -143,7 +143,18 @@ fn score_parsing_follows_redis_filters() {
     assert_eq!(parse_score(b"Infinity"), Some(f64::INFINITY));
     assert_eq!(parse_score(b"-INF"), Some(f64::NEG_INFINITY));
     assert_eq!(parse_score(b"1e-310"), Some(1e-310));
-    for bad in [&b"1e400"[..], b"1e-400", b" 1", b"1 ", b"nan", b"abc", b"", b"1_0", b"1e", b"."] {
+    for bad in [
+        &b"1e400"[..],
+        b"1e-400",
+        b" 1",
+        b"1 ",
+        b"nan",
+        b"abc",
+        b"",
+        b"1_0",
+        b"1e",
+        b".",
+    ] {
         assert_eq!(parse_score(bad), None, "{:?}", String::from_utf8_lossy(bad));
     }
     assert_eq!(parse_range_value(b"1e400"), Some(f64::INFINITY));
@@ -154,7 +165,10 @@ fn score_parsing_follows_redis_filters() {
     assert!(ScoreBound::parse(b"nan").is_none());
     assert!(LexBound::parse(&Bytes::from_static(b"a")).is_none());
     assert!(LexBound::parse(&Bytes::from_static(b"")).is_none());
-    assert_eq!(LexBound::parse(&Bytes::from_static(b"-")), Some(LexBound::NegInf));
+    assert_eq!(
+        LexBound::parse(&Bytes::from_static(b"-")),
+        Some(LexBound::NegInf)
+    );
 }
 
 #[test]
@@ -179,7 +193,10 @@ fn large_set_ranks_stay_consistent() {
     let mut z = ZSetValue::new();
     const N: u32 = 20_000;
     for i in 0..N {
-        z.insert(Bytes::from(format!("{:08}", (i * 7919) % N)), ((i * 7919) % N) as f64);
+        z.insert(
+            Bytes::from(format!("{:08}", (i * 7919) % N)),
+            ((i * 7919) % N) as f64,
+        );
     }
     assert_eq!(z.len(), N as usize);
     for r in [0usize, 1, 777, 12_345, N as usize - 1] {
