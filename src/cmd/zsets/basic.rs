@@ -110,7 +110,7 @@ fn zadd_generic(
     if f.nx && f.xx {
         return Frame::error("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if [f.gt, f.lt, f.nx].iter().filter(|&&set| set).count() > 1 {
         return Frame::error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && pairs.len() > 2 {
