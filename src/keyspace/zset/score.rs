@@ -23,6 +23,10 @@ pub fn format_score(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0" } else { "0" }.into();
     }
+    // Fast path: integers below 1e17 print all their digits exactly under %.17g.
+    if x.fract() == 0.0 && x.abs() < 1e17 {
+        return (x as i64).to_string();
+    }
     let sci = format!("{:.16e}", x.abs());
     let (mantissa, exp) = sci.split_once('e').expect("exponent present");
     let exp: i32 = exp.parse().expect("exponent is an integer");
