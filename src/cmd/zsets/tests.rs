@@ -310,7 +310,10 @@ fn replies_match_recorded_redis() {
     let mut want = include_str!("testdata/expected.txt").lines();
     let mut h = Harness::new();
     let mut checked = 0;
-    for line in cases.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in cases
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let args: Vec<Bytes> = line
             .split(' ')
             .map(|w| match w {
