@@ -18,6 +18,7 @@ mod sets;
 mod lists;
 mod strings;
 mod table;
+pub(crate) mod zsets;
 
 #[cfg(test)]
 mod tests;

@@ -146,6 +146,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     super::hashes::COMMANDS,
     super::sets::COMMANDS,
     super::lists::COMMANDS,
+    super::zsets::COMMANDS,
 ];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();
