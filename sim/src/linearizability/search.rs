@@ -1,0 +1,329 @@
+//! The search for a linearization of one partition: Wing & Gong's algorithm with Lowe's
+//! memoization (Lowe, "Testing for linearizability", 2017; as in the Porcupine checker).
+//!
+//! Call and return events are sorted by time into a doubly linked list. Walking from the
+//! head, a call event whose operation can take effect from the current model state is
+//! *lifted* (its call and return events are unlinked), pushed on a stack with the state
+//! before it, and the walk restarts from the head. Reaching a return event means that
+//! operation had to take effect before now but could not: the last lifted operation is
+//! popped, *unlifted* (relinked, dancing-links style) and the walk continues after it.
+//! A (linearized-set, state) pair seen before is never explored again (memo table with a
+//! fixed hasher; the set is a `u64`-word bitset with an incremental Zobrist hash). The
+//! search succeeds once every completed operation is linearized (pending operations may
+//! be left out: they may never take effect). Iterative: no recursion, the stack is a `Vec`.
+//!
+//! What can fail here: nothing panics on any history; the result is a [`Verdict`]
+//! (`Unknown` when a [`Budget`] limit is reached).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use super::history::Operation;
+use super::{mix64, Budget, FixedHasher, Model, Verdict};
+
+/// Operations shown from the end of the longest linearizable prefix in an explanation.
+const EXPLANATION_PREFIX_OPS_MAX: usize = 8;
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// A key that is already a good hash: used as its own hash.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The event list: index 0 is the head sentinel, then one entry per call or return event.
+struct Events {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Operation index (into the partition's ops) of each entry.
+    op: Vec<u32>,
+    is_call: Vec<bool>,
+    /// For a call entry, its return entry (`NIL` when pending forever).
+    ret_of: Vec<u32>,
+}
+
+impl Events {
+    fn build<I, O>(ops: &[&Operation<I, O>]) -> Events {
+        // (time, 0 = call / 1 = return, op index): calls first at equal times.
+        let mut sorted: Vec<(u64, u8, u32)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            sorted.push((op.call, 0, i as u32));
+            if let Some(done) = &op.completion {
+                sorted.push((done.ret, 1, i as u32));
+            }
+        }
+        sorted.sort_unstable();
+        let n = sorted.len() + 1;
+        let mut events = Events {
+            next: Vec::with_capacity(n),
+            prev: Vec::with_capacity(n),
+            op: Vec::with_capacity(n),
+            is_call: Vec::with_capacity(n),
+            ret_of: vec![NIL; n],
+        };
+        let mut call_entry = vec![NIL; ops.len()];
+        events.op.push(NIL);
+        events.is_call.push(false);
+        for (position, &(_, kind, op)) in sorted.iter().enumerate() {
+            let entry = position as u32 + 1;
+            events.op.push(op);
+            events.is_call.push(kind == 0);
+            if kind == 0 {
+                call_entry[op as usize] = entry;
+            } else {
+                events.ret_of[call_entry[op as usize] as usize] = entry;
+            }
+        }
+        for entry in 0..n as u32 {
+            events.prev.push(entry.wrapping_sub(1)); // head's prev is NIL (u32::MAX)
+            events.next.push(if entry as usize + 1 < n {
+                entry + 1
+            } else {
+                NIL
+            });
+        }
+        events
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NIL {
+            self.prev[n as usize] = e;
+        }
+    }
+
+    fn lift(&mut self, call: u32) {
+        self.unlink(call);
+        let ret = self.ret_of[call as usize];
+        if ret != NIL {
+            self.unlink(ret);
+        }
+    }
+
+    fn unlift(&mut self, call: u32) {
+        let ret = self.ret_of[call as usize];
+        if ret != NIL {
+            self.relink(ret);
+        }
+        self.relink(call);
+    }
+}
+
+/// The set of linearized operations, with an incremental (Zobrist) hash.
+struct Linearized {
+    words: Vec<u64>,
+    hash: u64,
+}
+
+impl Linearized {
+    fn zobrist(op: u32) -> u64 {
+        mix64(u64::from(op) ^ 0x5851_f42d_4c95_7f2d)
+    }
+
+    fn flip(&mut self, op: u32) {
+        self.words[(op / 64) as usize] ^= 1 << (op % 64);
+        self.hash ^= Linearized::zobrist(op);
+    }
+}
+
+/// Memo of visited (linearized set, state) pairs: buckets by combined hash, chained
+/// through an arena.
+struct Memo<S> {
+    heads: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    arena: Vec<(Box<[u64]>, S, u32)>,
+}
+
+impl<S: Eq + Hash + Clone> Memo<S> {
+    fn key(set: &Linearized, state: &S) -> u64 {
+        let mut hasher = FixedHasher::default();
+        state.hash(&mut hasher);
+        mix64(set.hash ^ hasher.finish().rotate_left(29))
+    }
+
+    /// Inserts the pair; false when it was already there.
+    fn insert(&mut self, set: &Linearized, state: &S) -> bool {
+        let key = Memo::key(set, state);
+        let head = self.heads.get(&key).copied().unwrap_or(NIL);
+        let mut at = head;
+        while at != NIL {
+            let (words, seen, next) = &self.arena[at as usize];
+            if **words == *set.words && seen == state {
+                return false;
+            }
+            at = *next;
+        }
+        self.arena
+            .push((set.words.clone().into_boxed_slice(), state.clone(), head));
+        self.heads.insert(key, (self.arena.len() - 1) as u32);
+        true
+    }
+}
+
+/// Checks one partition: `ops` must all belong to it. The returned verdict's `partition`
+/// field is left empty for the caller to fill.
+pub fn check_partition<M: Model>(
+    ops: &[&Operation<M::Input, M::Output>],
+    budget: Budget,
+) -> Verdict {
+    assert!(
+        ops.len() < (NIL / 4) as usize,
+        "partition too large for u32 indexes"
+    );
+    let mut events = Events::build(ops);
+    let mut set = Linearized {
+        words: vec![0; ops.len().div_ceil(64)],
+        hash: 0,
+    };
+    let mut memo: Memo<M::State> = Memo {
+        heads: HashMap::default(),
+        arena: Vec::new(),
+    };
+    let mut remaining = ops.iter().filter(|op| op.completion.is_some()).count();
+    let mut state = M::init();
+    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut best: Vec<u32> = Vec::new();
+    let mut blocked: Option<u32> = None;
+    let mut steps: u64 = 0;
+    let mut entry = events.next[HEAD as usize];
+    while remaining > 0 {
+        steps += 1;
+        if steps > budget.steps_max_per_partition {
+            return unknown(format!(
+                "search steps exceeded {}",
+                budget.steps_max_per_partition
+            ));
+        }
+        if memo.arena.len() > budget.cache_entries_max_per_partition {
+            return unknown(format!(
+                "memo entries exceeded {} after {steps} steps",
+                budget.cache_entries_max_per_partition
+            ));
+        }
+        assert!(entry != NIL, "the walk passed every return event");
+        let op_index = events.op[entry as usize];
+        let op = ops[op_index as usize];
+        if events.is_call[entry as usize] {
+            let output = op.completion.as_ref().map(|done| &done.output);
+            if let Some(next_state) = M::step(&state, &op.input, output) {
+                set.flip(op_index);
+                if memo.insert(&set, &next_state) {
+                    stack.push((entry, std::mem::replace(&mut state, next_state)));
+                    if op.completion.is_some() {
+                        remaining -= 1;
+                    }
+                    if stack.len() > best.len() {
+                        best = stack.iter().map(|&(e, _)| events.op[e as usize]).collect();
+                        blocked = None;
+                    }
+                    events.lift(entry);
+                    entry = events.next[HEAD as usize];
+                    continue;
+                }
+                set.flip(op_index);
+            }
+            entry = events.next[entry as usize];
+        } else {
+            if stack.len() == best.len() && blocked.is_none() {
+                blocked = Some(op_index);
+            }
+            let Some((top, previous)) = stack.pop() else {
+                return Verdict::NotLinearizable {
+                    partition: String::new(),
+                    explanation: explain::<M>(ops, &best, blocked),
+                };
+            };
+            state = previous;
+            let top_op = events.op[top as usize];
+            set.flip(top_op);
+            if ops[top_op as usize].completion.is_some() {
+                remaining += 1;
+            }
+            events.unlift(top);
+            entry = events.next[top as usize];
+        }
+    }
+    Verdict::Linearizable
+}
+
+fn unknown(reason: String) -> Verdict {
+    Verdict::Unknown {
+        partition: String::new(),
+        reason,
+    }
+}
+
+fn describe<I: std::fmt::Debug, O: std::fmt::Debug>(index: u32, op: &Operation<I, O>) -> String {
+    match &op.completion {
+        Some(done) => format!(
+            "#{index} client {} {:?} -> {:?} (t {}..{})",
+            op.client, op.input, done.output, op.call, done.ret
+        ),
+        None => format!(
+            "#{index} client {} {:?} -> pending (t {}..)",
+            op.client, op.input, op.call
+        ),
+    }
+}
+
+/// "Linearized k of n operations ...; state ...; op #j could not be placed."
+fn explain<M: Model>(
+    ops: &[&Operation<M::Input, M::Output>],
+    best: &[u32],
+    blocked: Option<u32>,
+) -> String {
+    let mut state = M::init();
+    for &i in best {
+        let op = ops[i as usize];
+        let output = op.completion.as_ref().map(|done| &done.output);
+        // The prefix was linearized by the search, so every step succeeds.
+        state = M::step(&state, &op.input, output).unwrap_or(state);
+    }
+    let mut text = format!(
+        "longest linearizable prefix: {} of {} operations",
+        best.len(),
+        ops.len()
+    );
+    let shown = best.len().saturating_sub(EXPLANATION_PREFIX_OPS_MAX);
+    if shown > 0 {
+        let _ = write!(text, ", ending ...");
+    } else if !best.is_empty() {
+        let _ = write!(text, ":");
+    }
+    for &i in &best[shown..] {
+        let _ = write!(text, " {};", describe(i, ops[i as usize]));
+    }
+    let _ = write!(text, " state after it: {state:?}");
+    if let Some(i) = blocked {
+        let _ = write!(
+            text,
+            "; then {} could not be linearized (no order of the operations concurrent with it \
+             is consistent with the model)",
+            describe(i, ops[i as usize])
+        );
+    }
+    text
+}

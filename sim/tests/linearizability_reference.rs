@@ -1,0 +1,613 @@
+//! The linearizability checker against recorded histories with known verdicts
+//! (`shared/linearizability-histories`: Jepsen etcd register logs and Porcupine kv logs),
+//! plus tiny hand-made histories for each model.
+//!
+//! The reference data sits in `shared/` next to the repository root; it is found from
+//! `CARGO_MANIFEST_DIR` (`../../shared/...`, or the nearest ancestor holding `shared/`,
+//! for worktrees), or from `TIDEMARK_REFERENCE_HISTORIES`. Missing data fails the test
+//! unless `TIDEMARK_SKIP_REFERENCE_HISTORIES=1`.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tidemark_sim::linearizability::models::{
+    KvInput, KvMap, KvOp, KvOutput, Register, RegisterInput as RIn, RegisterOutput as ROut,
+};
+use tidemark_sim::linearizability::parse_jepsen::parse_jepsen;
+use tidemark_sim::linearizability::parse_kv::parse_kv;
+use tidemark_sim::linearizability::tidemark_models::{
+    CollectionReply as CR, HashOp, Hashes, KeyOp, ListOp, Lists, SetOp, Sets, Strings,
+};
+use tidemark_sim::linearizability::{
+    check_history, check_history_whole, Budget, Completion, History, Model, Operation, Recorder,
+    Verdict,
+};
+use tidemark_sim::model::{Op, Reply};
+
+/// How far up from the sim crate to look for `shared/`.
+const ANCESTOR_LEVELS_MAX: usize = 6;
+const ETCD_FILES: usize = 102;
+const KV_FILES: usize = 6;
+
+/// The reference directory, or `None` when it is missing and skipping is allowed.
+fn reference_dir() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(dir) = std::env::var("TIDEMARK_REFERENCE_HISTORIES") {
+        candidates.push(PathBuf::from(dir));
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    candidates.push(manifest.join("../../shared/linearizability-histories"));
+    for ancestor in manifest.ancestors().take(ANCESTOR_LEVELS_MAX) {
+        candidates.push(ancestor.join("shared/linearizability-histories"));
+    }
+    if let Some(found) = candidates.iter().find(|c| c.join("README.md").is_file()) {
+        return Some(found.clone());
+    }
+    if std::env::var("TIDEMARK_SKIP_REFERENCE_HISTORIES").as_deref() == Ok("1") {
+        eprintln!("reference histories missing: skipped (TIDEMARK_SKIP_REFERENCE_HISTORIES=1)");
+        return None;
+    }
+    panic!(
+        "reference histories not found (looked in {candidates:?}); put them in \
+         shared/linearizability-histories next to the repository, point \
+         TIDEMARK_REFERENCE_HISTORIES at them, or set TIDEMARK_SKIP_REFERENCE_HISTORIES=1"
+    );
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// `(file, linearizable?)` from the README's verdict list.
+fn etcd_verdicts(dir: &Path) -> Vec<(String, bool)> {
+    read(&dir.join("README.md"))
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let file = words.next()?;
+            let verdict = words.next()?;
+            if !file.starts_with("jepsen/etcd_") {
+                return None;
+            }
+            Some((file.to_string(), verdict == "linearizable"))
+        })
+        .collect()
+}
+
+#[test]
+fn etcd_reference_verdicts_agree() {
+    let Some(dir) = reference_dir() else { return };
+    let verdicts = etcd_verdicts(&dir);
+    assert_eq!(
+        verdicts.len(),
+        ETCD_FILES,
+        "README should list {ETCD_FILES} etcd files"
+    );
+    let started = Instant::now();
+    let mut agree = 0;
+    let mut disagreements = Vec::new();
+    let mut slowest = (String::new(), 0.0);
+    for (file, expected) in &verdicts {
+        let history =
+            parse_jepsen(&read(&dir.join(file))).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let one = Instant::now();
+        let verdict = check_history(&history, Budget::DEFAULT);
+        let seconds = one.elapsed().as_secs_f64();
+        if seconds > slowest.1 {
+            slowest = (file.clone(), seconds);
+        }
+        let ok = match verdict {
+            Verdict::Linearizable => *expected,
+            Verdict::NotLinearizable { .. } => !*expected,
+            Verdict::Unknown { .. } => false,
+        };
+        if ok {
+            agree += 1;
+        } else {
+            disagreements.push(format!(
+                "{file}: expected linearizable={expected}, got {verdict:?}"
+            ));
+        }
+    }
+    eprintln!(
+        "etcd: {agree}/{} verdicts agree in {:.3} s (slowest {} {:.3} s)",
+        verdicts.len(),
+        started.elapsed().as_secs_f64(),
+        slowest.0,
+        slowest.1
+    );
+    assert!(
+        disagreements.is_empty(),
+        "disagreements: {disagreements:#?}"
+    );
+}
+
+#[test]
+fn kv_reference_verdicts_agree_per_key_and_whole() {
+    let Some(dir) = reference_dir() else { return };
+    let mut checked = 0;
+    for clients in ["c01", "c10", "c50"] {
+        for (suffix, expected) in [("ok", true), ("bad", false)] {
+            let file = format!("kv/{clients}-{suffix}.txt");
+            let history =
+                parse_kv(&read(&dir.join(&file))).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let started = Instant::now();
+            let per_key = check_history(&history, Budget::DEFAULT);
+            let per_key_s = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let whole = check_history_whole(&history, Budget::DEFAULT);
+            let whole_s = started.elapsed().as_secs_f64();
+            eprintln!(
+                "{file}: {} ops, per key {per_key_s:.3} s, whole {whole_s:.3} s",
+                history.len()
+            );
+            assert_eq!(
+                per_key.is_linearizable(),
+                expected,
+                "{file} per key: {per_key:?}"
+            );
+            assert_eq!(whole.is_linearizable(), expected, "{file} whole: {whole:?}");
+            assert!(
+                !matches!(per_key, Verdict::Unknown { .. }),
+                "{file}: {per_key:?}"
+            );
+            assert!(
+                !matches!(whole, Verdict::Unknown { .. }),
+                "{file}: {whole:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, KV_FILES);
+}
+
+/// Builds a history from `(client, call, ret or None, input, output or None)`.
+fn history<M: Model>(ops: Vec<(u64, u64, Option<u64>, M::Input, Option<M::Output>)>) -> History<M> {
+    let mut history = History::new();
+    for (client, call, ret, input, output) in ops {
+        let completion = ret.map(|ret| Completion {
+            ret,
+            output: output.expect("a completed op needs an output"),
+        });
+        history
+            .push(Operation {
+                client,
+                call,
+                input,
+                completion,
+            })
+            .unwrap();
+    }
+    history
+}
+
+fn check<M: Model>(h: &History<M>) -> Verdict {
+    check_history(h, Budget::DEFAULT)
+}
+
+#[test]
+fn stale_read_is_not_linearizable() {
+    let h = history::<Register>(vec![
+        (1, 0, Some(1), RIn::Write(1), Some(ROut::Ok)),
+        (1, 2, Some(3), RIn::Write(2), Some(ROut::Ok)),
+        (2, 4, Some(5), RIn::Read, Some(ROut::Read(Some(1)))),
+    ]);
+    let verdict = check(&h);
+    let Verdict::NotLinearizable { explanation, .. } = &verdict else {
+        panic!("a stale read must be caught: {verdict:?}");
+    };
+    assert!(explanation.contains("2 of 3"), "{explanation}");
+    assert!(
+        explanation.contains("Read(Some(1))"),
+        "names the blocked read: {explanation}"
+    );
+}
+
+#[test]
+fn pending_write_may_appear_later_or_never() {
+    // Client 1's write never returns; client 2 reads unset, then 1, then 1 again.
+    let appears = history::<Register>(vec![
+        (1, 0, None, RIn::Write(1), None),
+        (2, 1, Some(2), RIn::Read, Some(ROut::Read(None))),
+        (2, 3, Some(4), RIn::Read, Some(ROut::Read(Some(1)))),
+        (2, 5, Some(6), RIn::Read, Some(ROut::Read(Some(1)))),
+    ]);
+    assert_eq!(check(&appears), Verdict::Linearizable);
+    let never = history::<Register>(vec![
+        (1, 0, None, RIn::Write(1), None),
+        (2, 1, Some(2), RIn::Read, Some(ROut::Read(None))),
+    ]);
+    assert_eq!(check(&never), Verdict::Linearizable);
+    // But it cannot take effect before its call, nor vanish once seen.
+    let before_call = history::<Register>(vec![
+        (2, 0, Some(1), RIn::Read, Some(ROut::Read(Some(1)))),
+        (1, 2, None, RIn::Write(1), None),
+    ]);
+    assert!(check(&before_call).is_not_linearizable());
+    let vanishes = history::<Register>(vec![
+        (1, 0, None, RIn::Write(1), None),
+        (2, 1, Some(2), RIn::Read, Some(ROut::Read(Some(1)))),
+        (2, 3, Some(4), RIn::Read, Some(ROut::Read(None))),
+    ]);
+    assert!(check(&vanishes).is_not_linearizable());
+}
+
+#[test]
+fn concurrent_operations_linearize_in_either_order() {
+    for read in [None, Some(7)] {
+        let h = history::<Register>(vec![
+            (1, 0, Some(3), RIn::Write(7), Some(ROut::Ok)),
+            (2, 1, Some(2), RIn::Read, Some(ROut::Read(read))),
+        ]);
+        assert_eq!(check(&h), Verdict::Linearizable, "read {read:?}");
+    }
+    let h = history::<Register>(vec![
+        (1, 0, Some(3), RIn::Write(7), Some(ROut::Ok)),
+        (2, 1, Some(2), RIn::Read, Some(ROut::Read(Some(8)))),
+    ]);
+    assert!(check(&h).is_not_linearizable(), "a value never written");
+    // A return and a call at the same time count as concurrent.
+    let h = history::<Register>(vec![
+        (1, 0, Some(2), RIn::Read, Some(ROut::Read(Some(7)))),
+        (2, 2, Some(3), RIn::Write(7), Some(ROut::Ok)),
+    ]);
+    assert_eq!(check(&h), Verdict::Linearizable);
+}
+
+#[test]
+fn failed_and_unknown_cas() {
+    let h = history::<Register>(vec![
+        (1, 0, Some(1), RIn::Write(1), Some(ROut::Ok)),
+        (2, 2, Some(3), RIn::Cas(1, 2), Some(ROut::CasFailed)),
+    ]);
+    assert!(
+        check(&h).is_not_linearizable(),
+        "the compare should have matched"
+    );
+    let h = history::<Register>(vec![
+        (1, 0, Some(1), RIn::Write(1), Some(ROut::Ok)),
+        (2, 2, None, RIn::Cas(1, 2), None),
+        (3, 4, Some(5), RIn::Read, Some(ROut::Read(Some(2)))),
+        (3, 6, Some(7), RIn::Cas(2, 3), Some(ROut::Ok)),
+    ]);
+    assert_eq!(check(&h), Verdict::Linearizable);
+}
+
+#[test]
+fn an_exhausted_budget_is_unknown_never_a_pass() {
+    // Many concurrent writes and a read no order can explain.
+    let mut ops = Vec::new();
+    for client in 0..12 {
+        ops.push((
+            client,
+            0,
+            Some(100),
+            RIn::Write(client as i64),
+            Some(ROut::Ok),
+        ));
+    }
+    ops.push((99, 101, Some(102), RIn::Read, Some(ROut::Read(Some(99)))));
+    let h = history::<Register>(ops);
+    let tiny = Budget {
+        steps_max_per_partition: 5,
+        cache_entries_max_per_partition: 1000,
+    };
+    assert!(matches!(check_history(&h, tiny), Verdict::Unknown { .. }));
+    assert!(check(&h).is_not_linearizable());
+}
+
+#[test]
+fn partitions_are_checked_independently() {
+    let put = |k: &str, v: &str| KvInput {
+        key: k.into(),
+        op: KvOp::Put(v.into()),
+    };
+    let get = |k: &str| KvInput {
+        key: k.into(),
+        op: KvOp::Get,
+    };
+    let h = history::<KvMap>(vec![
+        (1, 0, Some(1), put("a", "x"), Some(KvOutput::Ok)),
+        (2, 2, Some(3), get("b"), Some(KvOutput::Value(b"".to_vec()))),
+        (2, 4, Some(5), get("a"), Some(KvOutput::Value(b"".to_vec()))),
+    ]);
+    let Verdict::NotLinearizable { partition, .. } = check(&h) else {
+        panic!("key a lost its put");
+    };
+    assert!(
+        partition.contains("97"),
+        "names key \"a\" (bytes [97]): {partition}"
+    );
+    assert!(check_history_whole(&h, Budget::DEFAULT).is_not_linearizable());
+}
+
+#[test]
+fn recorder_orders_events_as_observed() {
+    let mut recorder = Recorder::<Strings>::new();
+    let key = b"k".to_vec();
+    let set = recorder.invoke(
+        1,
+        KeyOp {
+            key: key.clone(),
+            op: Op::Set(b"5".to_vec()),
+        },
+    );
+    let get = recorder.invoke(
+        2,
+        KeyOp {
+            key: key.clone(),
+            op: Op::Get,
+        },
+    );
+    recorder.ok(get, Reply::Value(Some(b"5".to_vec()))).unwrap();
+    recorder.ok(set, Reply::Ok).unwrap();
+    assert!(
+        recorder.ok(set, Reply::Ok).is_err(),
+        "completing twice is refused"
+    );
+    let incr = recorder.invoke(
+        1,
+        KeyOp {
+            key: key.clone(),
+            op: Op::IncrBy(2),
+        },
+    );
+    recorder.unknown(incr).unwrap();
+    let timed_out_read = recorder.invoke(
+        3,
+        KeyOp {
+            key: key.clone(),
+            op: Op::Get,
+        },
+    );
+    recorder.unknown(timed_out_read).unwrap();
+    let get = recorder.invoke(
+        2,
+        KeyOp {
+            key: key.clone(),
+            op: Op::Get,
+        },
+    );
+    recorder.ok(get, Reply::Value(Some(b"7".to_vec()))).unwrap();
+    let h = recorder.history().unwrap();
+    assert_eq!(h.len(), 4, "the pending GET is dropped");
+    assert_eq!(check(&h), Verdict::Linearizable);
+    // A second read of 5 after 7 is stale.
+    let get = recorder.invoke(2, KeyOp { key, op: Op::Get });
+    recorder.ok(get, Reply::Value(Some(b"5".to_vec()))).unwrap();
+    assert!(check(&recorder.history().unwrap()).is_not_linearizable());
+}
+
+#[test]
+fn strings_model_follows_redis_replies() {
+    let k = |op| KeyOp {
+        key: b"s".to_vec(),
+        op,
+    };
+    let h = history::<Strings>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(Op::Append(b"ab".to_vec())),
+            Some(Reply::Integer(2)),
+        ),
+        (1, 2, Some(3), k(Op::Strlen), Some(Reply::Integer(2))),
+        (1, 4, Some(5), k(Op::Exists), Some(Reply::Integer(1))),
+        (1, 6, Some(7), k(Op::Del), Some(Reply::Integer(1))),
+        (1, 8, Some(9), k(Op::IncrBy(5)), Some(Reply::Integer(5))),
+        (
+            1,
+            10,
+            Some(11),
+            k(Op::Get),
+            Some(Reply::Value(Some(b"5".to_vec()))),
+        ),
+    ]);
+    assert_eq!(check(&h), Verdict::Linearizable);
+    let double_incr = history::<Strings>(vec![
+        (1, 0, Some(1), k(Op::IncrBy(1)), Some(Reply::Integer(1))),
+        (2, 2, None, k(Op::IncrBy(1)), None),
+        (
+            1,
+            3,
+            Some(4),
+            k(Op::Get),
+            Some(Reply::Value(Some(b"3".to_vec()))),
+        ),
+    ]);
+    assert!(
+        check(&double_incr).is_not_linearizable(),
+        "an INCR applied twice"
+    );
+}
+
+#[test]
+fn hashes_model() {
+    let k = |op| KeyOp {
+        key: b"h".to_vec(),
+        op,
+    };
+    let pair = |f: &str, v: &str| (f.as_bytes().to_vec(), v.as_bytes().to_vec());
+    let h = history::<Hashes>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(HashOp::Hset(vec![pair("a", "1"), pair("b", "2")])),
+            Some(CR::Integer(2)),
+        ),
+        (
+            1,
+            2,
+            Some(3),
+            k(HashOp::Hset(vec![pair("a", "3")])),
+            Some(CR::Integer(0)),
+        ),
+        (
+            1,
+            4,
+            Some(5),
+            k(HashOp::Hget(b"a".to_vec())),
+            Some(CR::Value(Some(b"3".to_vec()))),
+        ),
+        (
+            1,
+            6,
+            Some(7),
+            k(HashOp::Hdel(vec![b"a".to_vec(), b"z".to_vec()])),
+            Some(CR::Integer(1)),
+        ),
+        (1, 8, Some(9), k(HashOp::Hlen), Some(CR::Integer(1))),
+    ]);
+    assert_eq!(check(&h), Verdict::Linearizable);
+    let lost = history::<Hashes>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(HashOp::Hset(vec![pair("a", "1")])),
+            Some(CR::Integer(1)),
+        ),
+        (
+            2,
+            2,
+            Some(3),
+            k(HashOp::Hget(b"a".to_vec())),
+            Some(CR::Value(None)),
+        ),
+    ]);
+    assert!(check(&lost).is_not_linearizable());
+}
+
+#[test]
+fn lists_model() {
+    let k = |op| KeyOp {
+        key: b"l".to_vec(),
+        op,
+    };
+    let e = |s: &str| s.as_bytes().to_vec();
+    let h = history::<Lists>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(ListOp::Lpush(vec![e("a"), e("b")])),
+            Some(CR::Integer(2)),
+        ),
+        (
+            1,
+            2,
+            Some(3),
+            k(ListOp::Rpush(vec![e("c")])),
+            Some(CR::Integer(3)),
+        ),
+        (
+            1,
+            4,
+            Some(5),
+            k(ListOp::LrangeAll),
+            Some(CR::Array(vec![e("b"), e("a"), e("c")])),
+        ),
+        (
+            1,
+            6,
+            Some(7),
+            k(ListOp::Lpop),
+            Some(CR::Value(Some(e("b")))),
+        ),
+        (
+            1,
+            8,
+            Some(9),
+            k(ListOp::Rpop),
+            Some(CR::Value(Some(e("c")))),
+        ),
+        (1, 10, Some(11), k(ListOp::Llen), Some(CR::Integer(1))),
+    ]);
+    assert_eq!(check(&h), Verdict::Linearizable);
+    // Two concurrent pops cannot both get the single element.
+    let twice = history::<Lists>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(ListOp::Rpush(vec![e("x")])),
+            Some(CR::Integer(1)),
+        ),
+        (
+            1,
+            2,
+            Some(5),
+            k(ListOp::Lpop),
+            Some(CR::Value(Some(e("x")))),
+        ),
+        (
+            2,
+            3,
+            Some(4),
+            k(ListOp::Rpop),
+            Some(CR::Value(Some(e("x")))),
+        ),
+    ]);
+    assert!(check(&twice).is_not_linearizable());
+}
+
+#[test]
+fn sets_model() {
+    let k = |op| KeyOp {
+        key: b"s".to_vec(),
+        op,
+    };
+    let e = |s: &str| s.as_bytes().to_vec();
+    let h = history::<Sets>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(SetOp::Sadd(vec![e("b"), e("a"), e("a")])),
+            Some(CR::Integer(2)),
+        ),
+        (
+            1,
+            2,
+            Some(3),
+            k(SetOp::Smembers),
+            Some(CR::Array(vec![e("b"), e("a")])),
+        ),
+        (
+            1,
+            4,
+            Some(5),
+            k(SetOp::Srem(vec![e("a"), e("q")])),
+            Some(CR::Integer(1)),
+        ),
+        (
+            1,
+            6,
+            Some(7),
+            k(SetOp::Sismember(e("a"))),
+            Some(CR::Integer(0)),
+        ),
+        (1, 8, Some(9), k(SetOp::Scard), Some(CR::Integer(1))),
+    ]);
+    assert_eq!(check(&h), Verdict::Linearizable);
+    let wrong = history::<Sets>(vec![
+        (
+            1,
+            0,
+            Some(1),
+            k(SetOp::Sadd(vec![e("a")])),
+            Some(CR::Integer(1)),
+        ),
+        (
+            1,
+            2,
+            Some(3),
+            k(SetOp::Smembers),
+            Some(CR::Array(vec![e("a"), e("a")])),
+        ),
+    ]);
+    assert!(check(&wrong).is_not_linearizable());
+}
