@@ -66,6 +66,15 @@ pub trait Model {
     fn is_read_only(_input: &Self::Input) -> bool {
         false
     }
+
+    /// True when an operation with this input and output never changes the state wherever
+    /// it is legal (a read, a compare-and-set that failed, a DEL that replied 0). The
+    /// search linearizes such an operation as soon as it is legal and tries no
+    /// alternative to it: it could be moved to that point in any linearization. Saying
+    /// `false` is always safe; saying `true` wrongly makes the checker unsound.
+    fn is_pure(input: &Self::Input, _output: Option<&Self::Output>) -> bool {
+        Self::is_read_only(input)
+    }
 }
 
 /// How much search a check may do before it gives up with [`Verdict::Unknown`].
@@ -126,10 +135,28 @@ impl Verdict {
     }
 }
 
+/// A verdict with the work it took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The outcome.
+    pub verdict: Verdict,
+    /// Partitions (keys) checked (checking stops at the first non-linearizable one).
+    pub partitions: usize,
+    /// Search steps over every partition checked.
+    pub steps: u64,
+    /// Largest memo table of one partition.
+    pub memo_entries_max: usize,
+}
+
 /// Checks `history` key by key (P-compositionality): [`Verdict::NotLinearizable`] for the
 /// first non-linearizable partition in key order, else [`Verdict::Unknown`] for the first
 /// partition whose budget ran out, else [`Verdict::Linearizable`].
 pub fn check_history<M: Model>(history: &History<M>, budget: Budget) -> Verdict {
+    check_history_report(history, budget).verdict
+}
+
+/// [`check_history`], also reporting the work done.
+pub fn check_history_report<M: Model>(history: &History<M>, budget: Budget) -> Report {
     let mut partitions: std::collections::BTreeMap<M::Key, Vec<usize>> = Default::default();
     for (index, op) in history.operations().iter().enumerate() {
         partitions
@@ -137,17 +164,28 @@ pub fn check_history<M: Model>(history: &History<M>, budget: Budget) -> Verdict 
             .or_default()
             .push(index);
     }
+    let mut report = Report {
+        verdict: Verdict::Linearizable,
+        partitions: 0,
+        steps: 0,
+        memo_entries_max: 0,
+    };
     let mut unknown = None;
     for (key, indexes) in &partitions {
         let ops: Vec<&Operation<M::Input, M::Output>> =
             indexes.iter().map(|&i| &history.operations()[i]).collect();
-        match search::check_partition::<M>(&ops, budget) {
+        let (verdict, stats) = search::check_partition::<M>(&ops, budget);
+        report.partitions += 1;
+        report.steps += stats.steps;
+        report.memo_entries_max = report.memo_entries_max.max(stats.memo_entries);
+        match verdict {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable { explanation, .. } => {
-                return Verdict::NotLinearizable {
+                report.verdict = Verdict::NotLinearizable {
                     partition: format!("{key:?}"),
                     explanation,
                 };
+                return report;
             }
             Verdict::Unknown { reason, .. } => {
                 if unknown.is_none() {
@@ -159,15 +197,24 @@ pub fn check_history<M: Model>(history: &History<M>, budget: Budget) -> Verdict 
             }
         }
     }
-    unknown.unwrap_or(Verdict::Linearizable)
+    if let Some(verdict) = unknown {
+        report.verdict = verdict;
+    }
+    report
 }
 
 /// Checks `history` as one partition (the whole keyspace as one object, via [`Whole`]):
 /// slower than [`check_history`], and must give the same verdict when neither runs out of
 /// budget. Exists to test P-compositionality.
-pub fn check_history_whole<M: Model>(history: &History<M>, budget: Budget) -> Verdict {
+pub fn check_history_whole<M: Model>(history: &History<M>, budget: Budget) -> Report {
     let ops: Vec<&Operation<M::Input, M::Output>> = history.operations().iter().collect();
-    search::check_partition::<Whole<M>>(&ops, budget)
+    let (verdict, stats) = search::check_partition::<Whole<M>>(&ops, budget);
+    Report {
+        verdict,
+        partitions: 1,
+        steps: stats.steps,
+        memo_entries_max: stats.memo_entries,
+    }
 }
 
 /// A small, fixed (unseeded, deterministic) 64-bit hasher for the search's memo table:

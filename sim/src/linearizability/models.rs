@@ -74,6 +74,13 @@ impl Model for Register {
     fn is_read_only(input: &RegisterInput) -> bool {
         matches!(input, RegisterInput::Read)
     }
+
+    fn is_pure(input: &RegisterInput, output: Option<&RegisterOutput>) -> bool {
+        matches!(
+            (input, output),
+            (RegisterInput::Read, _) | (RegisterInput::Cas(..), Some(RegisterOutput::CasFailed))
+        )
+    }
 }
 
 /// A key-value command (Porcupine kv: `get`, `put`, `append`).
@@ -184,5 +191,9 @@ impl<M: Model> Model for Whole<M> {
 
     fn is_read_only(input: &M::Input) -> bool {
         M::is_read_only(input)
+    }
+
+    fn is_pure(input: &M::Input, output: Option<&M::Output>) -> bool {
+        M::is_pure(input, output)
     }
 }

@@ -68,6 +68,17 @@ impl Events {
             }
         }
         sorted.sort_unstable();
+        // Within a run of calls with no return between them the order is free (real time
+        // does not order them): try the operation that must return first, first.
+        let deadline = |op: u32| {
+            ops[op as usize]
+                .completion
+                .as_ref()
+                .map_or(u64::MAX, |d| d.ret)
+        };
+        for run in sorted.chunk_by_mut(|a, b| a.1 == 0 && b.1 == 0) {
+            run.sort_unstable_by_key(|&(_, _, op)| (deadline(op), op));
+        }
         let n = sorted.len() + 1;
         let mut events = Events {
             next: Vec::with_capacity(n),
@@ -150,37 +161,112 @@ impl Linearized {
     }
 }
 
-/// Memo of visited (linearized set, state) pairs: buckets by combined hash, chained
-/// through an arena.
-struct Memo<S> {
-    heads: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
-    arena: Vec<(Box<[u64]>, S, u32)>,
+/// Every distinct model state seen, interned as a `u32` id, and a cache of transitions
+/// (state id, operation) → state id, so repeated steps cost one table lookup.
+struct States<S> {
+    list: Vec<S>,
+    chain: Vec<u32>,
+    heads: IdMap,
+    transitions: IdMap,
 }
 
-impl<S: Eq + Hash + Clone> Memo<S> {
-    fn key(set: &Linearized, state: &S) -> u64 {
+type IdMap = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
+
+/// Most cached transitions per search (beyond it, steps are recomputed).
+const TRANSITIONS_CACHED_MAX: usize = 1 << 22;
+
+impl<S: Eq + Hash + Clone> States<S> {
+    fn intern(&mut self, state: S) -> u32 {
         let mut hasher = FixedHasher::default();
         state.hash(&mut hasher);
-        mix64(set.hash ^ hasher.finish().rotate_left(29))
-    }
-
-    /// Inserts the pair; false when it was already there.
-    fn insert(&mut self, set: &Linearized, state: &S) -> bool {
-        let key = Memo::key(set, state);
+        let key = hasher.finish();
         let head = self.heads.get(&key).copied().unwrap_or(NIL);
         let mut at = head;
         while at != NIL {
-            let (words, seen, next) = &self.arena[at as usize];
-            if **words == *set.words && seen == state {
+            if self.list[at as usize] == state {
+                return at;
+            }
+            at = self.chain[at as usize];
+        }
+        self.list.push(state);
+        self.chain.push(head);
+        let id = (self.list.len() - 1) as u32;
+        self.heads.insert(key, id);
+        id
+    }
+
+    /// The state after `op` from state `from` (`NIL` when impossible).
+    fn step<M: Model<State = S>>(
+        &mut self,
+        from: u32,
+        op_index: u32,
+        op: &Operation<M::Input, M::Output>,
+    ) -> u32 {
+        let key = mix64((u64::from(from) << 32) | u64::from(op_index));
+        if let Some(&to) = self.transitions.get(&key) {
+            return to;
+        }
+        let output = op.completion.as_ref().map(|done| &done.output);
+        let to = match M::step(&self.list[from as usize], &op.input, output) {
+            Some(next) => self.intern(next),
+            None => NIL,
+        };
+        if self.transitions.len() < TRANSITIONS_CACHED_MAX {
+            self.transitions.insert(key, to);
+        }
+        to
+    }
+}
+
+/// Memo of visited (linearized set, state id) pairs: buckets by combined hash, chained
+/// through an arena. Sets are stored compressed (count of leading all-ones words, then
+/// the words up to the last non-zero one): linearized sets are mostly a prefix.
+#[derive(Default)]
+struct Memo {
+    heads: IdMap,
+    arena: Vec<(Box<[u64]>, u32, u32)>,
+}
+
+fn compressed_bounds(words: &[u64]) -> (usize, usize) {
+    let lead = words.iter().take_while(|&&w| w == u64::MAX).count();
+    let end = words
+        .iter()
+        .rposition(|&w| w != 0)
+        .map_or(lead, |i| (i + 1).max(lead));
+    (lead, end)
+}
+
+impl Memo {
+    /// Inserts the pair; false when it was already there.
+    fn insert(&mut self, set: &Linearized, state: u32) -> bool {
+        let key = mix64(set.hash ^ mix64(u64::from(state) ^ 0x2545_f491_4f6c_dd1d));
+        let (lead, end) = compressed_bounds(&set.words);
+        let rest = &set.words[lead..end];
+        let head = self.heads.get(&key).copied().unwrap_or(NIL);
+        let mut at = head;
+        while at != NIL {
+            let (stored, seen, next) = &self.arena[at as usize];
+            if *seen == state && stored[0] == lead as u64 && stored[1..] == *rest {
                 return false;
             }
             at = *next;
         }
-        self.arena
-            .push((set.words.clone().into_boxed_slice(), state.clone(), head));
+        let mut stored = Vec::with_capacity(rest.len() + 1);
+        stored.push(lead as u64);
+        stored.extend_from_slice(rest);
+        self.arena.push((stored.into_boxed_slice(), state, head));
         self.heads.insert(key, (self.arena.len() - 1) as u32);
         true
     }
+}
+
+/// How much work one search did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Call or return events visited.
+    pub steps: u64,
+    /// Memoized (linearized set, state) pairs.
+    pub memo_entries: usize,
 }
 
 /// Checks one partition: `ops` must all belong to it. The returned verdict's `partition`
@@ -188,6 +274,16 @@ impl<S: Eq + Hash + Clone> Memo<S> {
 pub fn check_partition<M: Model>(
     ops: &[&Operation<M::Input, M::Output>],
     budget: Budget,
+) -> (Verdict, SearchStats) {
+    let mut stats = SearchStats::default();
+    let verdict = search::<M>(ops, budget, &mut stats);
+    (verdict, stats)
+}
+
+fn search<M: Model>(
+    ops: &[&Operation<M::Input, M::Output>],
+    budget: Budget,
+    stats: &mut SearchStats,
 ) -> Verdict {
     assert!(
         ops.len() < (NIL / 4) as usize,
@@ -198,19 +294,28 @@ pub fn check_partition<M: Model>(
         words: vec![0; ops.len().div_ceil(64)],
         hash: 0,
     };
-    let mut memo: Memo<M::State> = Memo {
-        heads: HashMap::default(),
-        arena: Vec::new(),
+    let mut memo = Memo::default();
+    let mut states: States<M::State> = States {
+        list: Vec::new(),
+        chain: Vec::new(),
+        heads: IdMap::default(),
+        transitions: IdMap::default(),
     };
-    let mut remaining = ops.iter().filter(|op| op.completion.is_some()).count();
-    let mut state = M::init();
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let remaining = ops.iter().filter(|op| op.completion.is_some()).count();
+    let state = states.intern(M::init());
+    let mut walk = Walk {
+        stack: Vec::new(),
+        state,
+        remaining,
+    };
     let mut best: Vec<u32> = Vec::new();
     let mut blocked: Option<u32> = None;
     let mut steps: u64 = 0;
     let mut entry = events.next[HEAD as usize];
-    while remaining > 0 {
+    while walk.remaining > 0 {
         steps += 1;
+        stats.steps = steps;
+        stats.memo_entries = memo.arena.len();
         if steps > budget.steps_max_per_partition {
             return unknown(format!(
                 "search steps exceeded {}",
@@ -226,17 +331,34 @@ pub fn check_partition<M: Model>(
         assert!(entry != NIL, "the walk passed every return event");
         let op_index = events.op[entry as usize];
         let op = ops[op_index as usize];
-        if events.is_call[entry as usize] {
-            let output = op.completion.as_ref().map(|done| &done.output);
-            if let Some(next_state) = M::step(&state, &op.input, output) {
+        let mut dead_end = !events.is_call[entry as usize];
+        if !dead_end {
+            let next_state = states.step::<M>(walk.state, op_index, op);
+            if next_state != NIL {
+                // A pure operation (`Model::is_pure`) can be linearized now without loss
+                // of generality: the configuration with it linearized has a completion iff
+                // this one has (move it to the front of any completion: it changes no
+                // state anywhere, and it is called before every remaining return). So no
+                // alternative to it needs trying.
+                let output = op.completion.as_ref().map(|done| &done.output);
+                let forced = next_state == walk.state && M::is_pure(&op.input, output);
                 set.flip(op_index);
-                if memo.insert(&set, &next_state) {
-                    stack.push((entry, std::mem::replace(&mut state, next_state)));
+                if memo.insert(&set, next_state) {
+                    walk.stack.push(Frame {
+                        entry,
+                        previous: walk.state,
+                        forced,
+                    });
+                    walk.state = next_state;
                     if op.completion.is_some() {
-                        remaining -= 1;
+                        walk.remaining -= 1;
                     }
-                    if stack.len() > best.len() {
-                        best = stack.iter().map(|&(e, _)| events.op[e as usize]).collect();
+                    if walk.stack.len() > best.len() {
+                        best = walk
+                            .stack
+                            .iter()
+                            .map(|f| events.op[f.entry as usize])
+                            .collect();
                         blocked = None;
                     }
                     events.lift(entry);
@@ -244,29 +366,72 @@ pub fn check_partition<M: Model>(
                     continue;
                 }
                 set.flip(op_index);
+                // Seen before, so it has no completion: nor has this configuration.
+                dead_end = forced;
             }
+        }
+        if !dead_end {
             entry = events.next[entry as usize];
-        } else {
-            if stack.len() == best.len() && blocked.is_none() {
-                blocked = Some(op_index);
-            }
-            let Some((top, previous)) = stack.pop() else {
+            continue;
+        }
+        if walk.stack.len() == best.len() && blocked.is_none() && !events.is_call[entry as usize] {
+            blocked = Some(op_index);
+        }
+        match walk.backtrack(&mut events, &mut set, ops) {
+            Some(next) => entry = next,
+            None => {
                 return Verdict::NotLinearizable {
                     partition: String::new(),
                     explanation: explain::<M>(ops, &best, blocked),
                 };
-            };
-            state = previous;
-            let top_op = events.op[top as usize];
-            set.flip(top_op);
-            if ops[top_op as usize].completion.is_some() {
-                remaining += 1;
             }
-            events.unlift(top);
-            entry = events.next[top as usize];
         }
     }
     Verdict::Linearizable
+}
+
+/// One linearized operation on the search stack.
+struct Frame {
+    /// Its call entry.
+    entry: u32,
+    /// The state id before it.
+    previous: u32,
+    /// Linearized without loss of generality: no alternative needs trying at this level.
+    forced: bool,
+}
+
+/// The search's current path.
+struct Walk {
+    stack: Vec<Frame>,
+    state: u32,
+    /// Completed operations not linearized yet.
+    remaining: usize,
+}
+
+impl Walk {
+    /// Undoes the last linearization that has alternatives left (undoing forced ones on
+    /// the way); returns the entry to continue the walk from, or `None` when the stack
+    /// runs out (no linearization exists).
+    fn backtrack<I, O>(
+        &mut self,
+        events: &mut Events,
+        set: &mut Linearized,
+        ops: &[&Operation<I, O>],
+    ) -> Option<u32> {
+        loop {
+            let frame = self.stack.pop()?;
+            self.state = frame.previous;
+            let op = events.op[frame.entry as usize];
+            set.flip(op);
+            if ops[op as usize].completion.is_some() {
+                self.remaining += 1;
+            }
+            events.unlift(frame.entry);
+            if !frame.forced {
+                return Some(events.next[frame.entry as usize]);
+            }
+        }
+    }
 }
 
 fn unknown(reason: String) -> Verdict {
