@@ -140,7 +140,7 @@ impl Verdict {
 pub struct Report {
     /// The outcome.
     pub verdict: Verdict,
-    /// Partitions (keys) checked (checking stops at the first non-linearizable one).
+    /// Partitions (keys) in the history.
     pub partitions: usize,
     /// Search steps over every partition checked.
     pub steps: u64,
@@ -148,14 +148,23 @@ pub struct Report {
     pub memo_entries_max: usize,
 }
 
-/// Checks `history` key by key (P-compositionality): [`Verdict::NotLinearizable`] for the
-/// first non-linearizable partition in key order, else [`Verdict::Unknown`] for the first
-/// partition whose budget ran out, else [`Verdict::Linearizable`].
+/// Step budget of the first round of [`check_history_report`]; each later round
+/// multiplies it by [`ROUND_STEPS_GROWTH`] up to [`Budget::steps_max_per_partition`].
+pub const ROUND_STEPS_FIRST: u64 = 10_000;
+/// Growth of the per-partition step budget between rounds.
+pub const ROUND_STEPS_GROWTH: u64 = 8;
+
+/// Checks `history` key by key (P-compositionality): [`Verdict::NotLinearizable`] for a
+/// non-linearizable partition, else [`Verdict::Unknown`] for the first partition (in key
+/// order) whose budget ran out, else [`Verdict::Linearizable`].
 pub fn check_history<M: Model>(history: &History<M>, budget: Budget) -> Verdict {
     check_history_report(history, budget).verdict
 }
 
-/// [`check_history`], also reporting the work done.
+/// [`check_history`], also reporting the work done. Partitions are checked in rounds of
+/// growing step budgets (iterative deepening), so one cheap violation is found even when
+/// another key's search is expensive; a partition left undecided by a round is checked
+/// again from scratch with the next budget (at most ~1/7 extra work).
 pub fn check_history_report<M: Model>(history: &History<M>, budget: Budget) -> Report {
     let mut partitions: std::collections::BTreeMap<M::Key, Vec<usize>> = Default::default();
     for (index, op) in history.operations().iter().enumerate() {
@@ -166,41 +175,57 @@ pub fn check_history_report<M: Model>(history: &History<M>, budget: Budget) -> R
     }
     let mut report = Report {
         verdict: Verdict::Linearizable,
-        partitions: 0,
+        partitions: partitions.len(),
         steps: 0,
         memo_entries_max: 0,
     };
-    let mut unknown = None;
-    for (key, indexes) in &partitions {
-        let ops: Vec<&Operation<M::Input, M::Output>> =
-            indexes.iter().map(|&i| &history.operations()[i]).collect();
-        let (verdict, stats) = search::check_partition::<M>(&ops, budget);
-        report.partitions += 1;
-        report.steps += stats.steps;
-        report.memo_entries_max = report.memo_entries_max.max(stats.memo_entries);
-        match verdict {
-            Verdict::Linearizable => {}
-            Verdict::NotLinearizable { explanation, .. } => {
-                report.verdict = Verdict::NotLinearizable {
-                    partition: format!("{key:?}"),
-                    explanation,
-                };
-                return report;
-            }
-            Verdict::Unknown { reason, .. } => {
-                if unknown.is_none() {
-                    unknown = Some(Verdict::Unknown {
+    let mut undecided: Vec<(&M::Key, &Vec<usize>)> = partitions.iter().collect();
+    let mut round_steps = ROUND_STEPS_FIRST.min(budget.steps_max_per_partition);
+    loop {
+        let round = Budget {
+            steps_max_per_partition: round_steps,
+            ..budget
+        };
+        let mut still = Vec::new();
+        let mut first_unknown = None;
+        for (key, indexes) in undecided {
+            let ops: Vec<&Operation<M::Input, M::Output>> =
+                indexes.iter().map(|&i| &history.operations()[i]).collect();
+            let (verdict, stats) = search::check_partition::<M>(&ops, round);
+            report.steps += stats.steps;
+            report.memo_entries_max = report.memo_entries_max.max(stats.memo_entries);
+            match verdict {
+                Verdict::Linearizable => {}
+                Verdict::NotLinearizable { explanation, .. } => {
+                    report.verdict = Verdict::NotLinearizable {
                         partition: format!("{key:?}"),
-                        reason,
-                    });
+                        explanation,
+                    };
+                    return report;
+                }
+                Verdict::Unknown { reason, .. } => {
+                    if first_unknown.is_none() {
+                        first_unknown = Some(Verdict::Unknown {
+                            partition: format!("{key:?}"),
+                            reason,
+                        });
+                    }
+                    still.push((key, indexes));
                 }
             }
         }
+        let Some(unknown) = first_unknown else {
+            return report;
+        };
+        if round_steps >= budget.steps_max_per_partition {
+            report.verdict = unknown;
+            return report;
+        }
+        undecided = still;
+        round_steps = round_steps
+            .saturating_mul(ROUND_STEPS_GROWTH)
+            .min(budget.steps_max_per_partition);
     }
-    if let Some(verdict) = unknown {
-        report.verdict = verdict;
-    }
-    report
 }
 
 /// Checks `history` as one partition (the whole keyspace as one object, via [`Whole`]):

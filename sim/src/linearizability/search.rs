@@ -362,7 +362,7 @@ fn search<M: Model>(
                         blocked = None;
                     }
                     events.lift(entry);
-                    entry = events.next[HEAD as usize];
+                    entry = first_pure_candidate::<M>(&events, &mut states, walk.state, ops);
                     continue;
                 }
                 set.flip(op_index);
@@ -388,6 +388,29 @@ fn search<M: Model>(
         }
     }
     Verdict::Linearizable
+}
+
+/// Where the walk restarts after a linearization: the first candidate (a call before the
+/// first remaining return) that is pure and legal now, else the head. Taking pure
+/// operations first (each forced, see `search`) keeps configurations with a pending legal
+/// read out of the search entirely.
+fn first_pure_candidate<M: Model>(
+    events: &Events,
+    states: &mut States<M::State>,
+    state: u32,
+    ops: &[&Operation<M::Input, M::Output>],
+) -> u32 {
+    let mut entry = events.next[HEAD as usize];
+    while entry != NIL && events.is_call[entry as usize] {
+        let op_index = events.op[entry as usize];
+        let op = ops[op_index as usize];
+        let output = op.completion.as_ref().map(|done| &done.output);
+        if M::is_pure(&op.input, output) && states.step::<M>(state, op_index, op) == state {
+            return entry;
+        }
+        entry = events.next[entry as usize];
+    }
+    events.next[HEAD as usize]
 }
 
 /// One linearized operation on the search stack.

@@ -54,6 +54,10 @@ impl Model for Strings {
     fn is_read_only(input: &KeyOp<Op>) -> bool {
         matches!(input.op, Op::Get | Op::Strlen | Op::Exists)
     }
+
+    fn is_pure(input: &KeyOp<Op>, output: Option<&Reply>) -> bool {
+        Self::is_read_only(input) || (input.op == Op::Del && output == Some(&Reply::Integer(0)))
+    }
 }
 
 /// A reply of a collection command.
@@ -154,6 +158,11 @@ impl Model for Hashes {
     fn is_read_only(input: &KeyOp<HashOp>) -> bool {
         matches!(input.op, HashOp::Hget(_) | HashOp::Hlen)
     }
+
+    fn is_pure(input: &KeyOp<HashOp>, output: Option<&CollectionReply>) -> bool {
+        Self::is_read_only(input)
+            || (matches!(input.op, HashOp::Hdel(_)) && output == Some(&CollectionReply::Integer(0)))
+    }
 }
 
 /// A list command (the key is in [`KeyOp`]).
@@ -228,6 +237,12 @@ impl Model for Lists {
 
     fn is_read_only(input: &KeyOp<ListOp>) -> bool {
         matches!(input.op, ListOp::Llen | ListOp::LrangeAll)
+    }
+
+    fn is_pure(input: &KeyOp<ListOp>, output: Option<&CollectionReply>) -> bool {
+        Self::is_read_only(input)
+            || (matches!(input.op, ListOp::Lpop | ListOp::Rpop)
+                && output == Some(&CollectionReply::Value(None)))
     }
 }
 
@@ -314,5 +329,11 @@ impl Model for Sets {
             input.op,
             SetOp::Sismember(_) | SetOp::Scard | SetOp::Smembers
         )
+    }
+
+    fn is_pure(input: &KeyOp<SetOp>, output: Option<&CollectionReply>) -> bool {
+        Self::is_read_only(input)
+            || (matches!(input.op, SetOp::Sadd(_) | SetOp::Srem(_))
+                && output == Some(&CollectionReply::Integer(0)))
     }
 }
