@@ -1,5 +1,5 @@
 //! Parser for Jepsen etcd register logs (`shared/linearizability-histories/jepsen/*.log`,
-//! from Porcupine's test data): lines like `INFO  jepsen.util - 3	:invoke	:cas	[0 3]`
+//! from Porcupine's test data): lines like `INFO  jepsen.util - 3 :invoke :cas [0 3]`
 //! (fields separated by tabs or spaces): process id, event type, operation, argument.
 //!
 //! Event types: `:invoke` (call); `:ok` (returned, effect happened); `:fail :cas` (returned,

@@ -8,9 +8,15 @@
 //! operation had to take effect before now but could not: the last lifted operation is
 //! popped, *unlifted* (relinked, dancing-links style) and the walk continues after it.
 //! A (linearized-set, state) pair seen before is never explored again (memo table with a
-//! fixed hasher; the set is a `u64`-word bitset with an incremental Zobrist hash). The
-//! search succeeds once every completed operation is linearized (pending operations may
-//! be left out: they may never take effect). Iterative: no recursion, the stack is a `Vec`.
+//! fixed hasher; the set is a `u64`-word bitset with an incremental Zobrist hash, stored
+//! compressed; states are interned as ids and transitions cached). The search succeeds
+//! once every completed operation is linearized (pending operations may be left out: they
+//! may never take effect). Iterative: no recursion, the stack is a `Vec`.
+//!
+//! Two sound reductions: within a run of calls with no return between them, operations are
+//! tried earliest-return first; and a *pure* operation ([`Model::is_pure`]: a read, a
+//! failed compare-and-set) that is legal now is linearized at once with no alternative
+//! tried (it can be moved there in any linearization).
 //!
 //! What can fail here: nothing panics on any history; the result is a [`Verdict`]
 //! (`Unknown` when a [`Budget`] limit is reached).
