@@ -77,13 +77,24 @@ pub trait Model {
     }
 }
 
+/// A key as raw bytes whose `Debug` form is a readable, escaped string (`"user:1"`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteKey(pub Vec<u8>);
+
+impl Debug for ByteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
 /// How much search a check may do before it gives up with [`Verdict::Unknown`].
 /// Deterministic: counted in search steps and memo entries, never in wall-clock time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Most search steps (call or return events visited) per partition.
     pub steps_max_per_partition: u64,
-    /// Most memoized (linearized set, state) entries per partition (bounds memory).
+    /// Most memoized (linearized set, state) entries, and most distinct states, per
+    /// partition (bounds memory).
     pub cache_entries_max_per_partition: usize,
 }
 
@@ -92,7 +103,7 @@ impl Budget {
     /// steps) with room to spare.
     pub const DEFAULT: Budget = Budget {
         steps_max_per_partition: 20_000_000,
-        cache_entries_max_per_partition: 4_000_000,
+        cache_entries_max_per_partition: 2_000_000,
     };
 }
 

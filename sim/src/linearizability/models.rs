@@ -5,9 +5,10 @@
 //!
 //! What can fail here: nothing; `step` returns `None` for an impossible reply.
 
+use std::fmt;
 use std::marker::PhantomData;
 
-use super::Model;
+use super::{ByteKey, Model};
 
 /// A register command (Jepsen `:read`, `:write v`, `:cas [old new]`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -94,8 +95,8 @@ pub enum KvOp {
     Append(Vec<u8>),
 }
 
-/// A command on one key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A command on one key (`Debug`: `append("1", "x 4 0 y")`).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct KvInput {
     /// The key.
     pub key: Vec<u8>,
@@ -103,8 +104,19 @@ pub struct KvInput {
     pub op: KvOp,
 }
 
-/// A key-value reply.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+impl fmt::Debug for KvInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self.key.escape_ascii();
+        match &self.op {
+            KvOp::Get => write!(f, "get(\"{key}\")"),
+            KvOp::Put(v) => write!(f, "put(\"{key}\", \"{}\")", v.escape_ascii()),
+            KvOp::Append(v) => write!(f, "append(\"{key}\", \"{}\")", v.escape_ascii()),
+        }
+    }
+}
+
+/// A key-value reply (`Debug`: the value as a string, or `ok`).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum KvOutput {
     /// What `get` returned.
     Value(Vec<u8>),
@@ -112,12 +124,21 @@ pub enum KvOutput {
     Ok,
 }
 
+impl fmt::Debug for KvOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvOutput::Value(v) => write!(f, "\"{}\"", v.escape_ascii()),
+            KvOutput::Ok => write!(f, "ok"),
+        }
+    }
+}
+
 /// A map from keys to strings; unset reads as empty.
 #[derive(Clone, Copy, Debug)]
 pub struct KvMap;
 
 impl Model for KvMap {
-    type Key = Vec<u8>;
+    type Key = ByteKey;
     type State = Vec<u8>;
     type Input = KvInput;
     type Output = KvOutput;
@@ -141,8 +162,8 @@ impl Model for KvMap {
         }
     }
 
-    fn partition(input: &KvInput) -> Vec<u8> {
-        input.key.clone()
+    fn partition(input: &KvInput) -> ByteKey {
+        ByteKey(input.key.clone())
     }
 
     fn is_read_only(input: &KvInput) -> bool {

@@ -179,7 +179,7 @@ struct States<S> {
 type IdMap = HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>;
 
 /// Most cached transitions per search (beyond it, steps are recomputed).
-const TRANSITIONS_CACHED_MAX: usize = 1 << 22;
+const TRANSITIONS_CACHED_MAX: usize = 1 << 20;
 
 impl<S: Eq + Hash + Clone> States<S> {
     fn intern(&mut self, state: S) -> u32 {
@@ -328,7 +328,7 @@ fn search<M: Model>(
                 budget.steps_max_per_partition
             ));
         }
-        if memo.arena.len() > budget.cache_entries_max_per_partition {
+        if memo.arena.len().max(states.list.len()) > budget.cache_entries_max_per_partition {
             return unknown(format!(
                 "memo entries exceeded {} after {steps} steps",
                 budget.cache_entries_max_per_partition

@@ -8,12 +8,14 @@
 //!
 //! What can fail here: nothing; `step` returns `None` for an impossible reply.
 
+use std::fmt;
+
 use crate::model::{apply, Op, Reply};
 
-use super::Model;
+use super::{ByteKey, Model};
 
-/// A command on one key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A command on one key (`Debug`: `Set([..]) on "key"`).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct KeyOp<O> {
     /// The key.
     pub key: Vec<u8>,
@@ -21,12 +23,18 @@ pub struct KeyOp<O> {
     pub op: O,
 }
 
+impl<O: fmt::Debug> fmt::Debug for KeyOp<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} on \"{}\"", self.op, self.key.escape_ascii())
+    }
+}
+
 /// The strings family: one key's value (`None` = absent).
 #[derive(Clone, Copy, Debug)]
 pub struct Strings;
 
 impl Model for Strings {
-    type Key = Vec<u8>;
+    type Key = ByteKey;
     type State = Option<Vec<u8>>;
     type Input = KeyOp<Op>;
     type Output = Reply;
@@ -47,8 +55,8 @@ impl Model for Strings {
         }
     }
 
-    fn partition(input: &KeyOp<Op>) -> Vec<u8> {
-        input.key.clone()
+    fn partition(input: &KeyOp<Op>) -> ByteKey {
+        ByteKey(input.key.clone())
     }
 
     fn is_read_only(input: &KeyOp<Op>) -> bool {
@@ -101,7 +109,7 @@ pub enum HashOp {
 pub struct Hashes;
 
 impl Model for Hashes {
-    type Key = Vec<u8>;
+    type Key = ByteKey;
     type State = Vec<(Vec<u8>, Vec<u8>)>;
     type Input = KeyOp<HashOp>;
     type Output = CollectionReply;
@@ -151,8 +159,8 @@ impl Model for Hashes {
         }
     }
 
-    fn partition(input: &KeyOp<HashOp>) -> Vec<u8> {
-        input.key.clone()
+    fn partition(input: &KeyOp<HashOp>) -> ByteKey {
+        ByteKey(input.key.clone())
     }
 
     fn is_read_only(input: &KeyOp<HashOp>) -> bool {
@@ -187,7 +195,7 @@ pub enum ListOp {
 pub struct Lists;
 
 impl Model for Lists {
-    type Key = Vec<u8>;
+    type Key = ByteKey;
     type State = Vec<Vec<u8>>;
     type Input = KeyOp<ListOp>;
     type Output = CollectionReply;
@@ -231,8 +239,8 @@ impl Model for Lists {
         }
     }
 
-    fn partition(input: &KeyOp<ListOp>) -> Vec<u8> {
-        input.key.clone()
+    fn partition(input: &KeyOp<ListOp>) -> ByteKey {
+        ByteKey(input.key.clone())
     }
 
     fn is_read_only(input: &KeyOp<ListOp>) -> bool {
@@ -266,7 +274,7 @@ pub enum SetOp {
 pub struct Sets;
 
 impl Model for Sets {
-    type Key = Vec<u8>;
+    type Key = ByteKey;
     type State = Vec<Vec<u8>>;
     type Input = KeyOp<SetOp>;
     type Output = CollectionReply;
@@ -320,8 +328,8 @@ impl Model for Sets {
         }
     }
 
-    fn partition(input: &KeyOp<SetOp>) -> Vec<u8> {
-        input.key.clone()
+    fn partition(input: &KeyOp<SetOp>) -> ByteKey {
+        ByteKey(input.key.clone())
     }
 
     fn is_read_only(input: &KeyOp<SetOp>) -> bool {
