@@ -762,3 +762,65 @@ fn many_pending_writes_stay_tractable() {
         assert!(bad.verdict.is_not_linearizable(), "{:?}", bad.verdict);
     }
 }
+
+#[test]
+fn parsers_reject_bad_lines_with_their_number() {
+    let ok =
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t[0 3]\nINFO  jepsen.util - 1\t:fail\t:cas\t[0 3]\n";
+    let h = parse_jepsen(ok).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        h.operations()[0]
+            .completion
+            .as_ref()
+            .map(|d| d.output.clone()),
+        Some(ROut::CasFailed)
+    );
+    for (text, line) in [
+        ("garbage\n", 1),
+        ("INFO  jepsen.util - 1\t:invoke\t:cas\t[0\n", 1),
+        ("INFO  jepsen.util - 1\t:ok\t:read\t1\n", 1),
+        ("INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\n", 2),
+        ("INFO  jepsen.util - x\t:invoke\t:read\tnil\n", 1),
+    ] {
+        let err = parse_jepsen(text).err().unwrap_or_else(|| panic!("{text:?} parsed"));
+        assert_eq!(err.line, line, "{text:?}: {err}");
+    }
+    // A timed-out read is dropped; a timed-out write stays pending.
+    let h = parse_jepsen(
+        "INFO  jepsen.util - 1 :invoke :read nil\nINFO  jepsen.util - 1 :fail :read :timed-out\n\
+         INFO  jepsen.util - 2 :invoke :write 4\nINFO  jepsen.util - 2 :info :write :timed-out\n",
+    )
+    .unwrap();
+    assert_eq!(h.len(), 1);
+    assert!(h.operations()[0].completion.is_none());
+
+    let kv = "{:process 4, :type :invoke, :f :append, :key \"1\", :value \"x \\\"4\\\" y\"}\n\
+              {:process 4, :type :ok, :f :append, :key \"1\", :value \"x \\\"4\\\" y\"}\n";
+    let h = parse_kv(kv).unwrap();
+    assert_eq!(
+        h.operations()[0].input.op,
+        KvOp::Append(b"x \"4\" y".to_vec())
+    );
+    for (text, line) in [
+        (
+            "{:process 4, :type :invoke, :f :append, :key \"1\", :value \"x}\n",
+            1,
+        ),
+        ("{:process 4 :type :invoke}\n", 1),
+        (
+            "{:process 4, :type :ok, :f :get, :key \"1\", :value \"\"}\n",
+            1,
+        ),
+        (
+            "{:process 4, :type :invoke, :f :frob, :key \"1\", :value nil}\n",
+            1,
+        ),
+        ("not a map\n", 1),
+    ] {
+        let err = parse_kv(text)
+            .err()
+            .unwrap_or_else(|| panic!("{text:?} parsed"));
+        assert_eq!(err.line, line, "{text:?}: {err}");
+    }
+}
