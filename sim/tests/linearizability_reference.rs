@@ -663,38 +663,6 @@ fn sets_model() {
     assert!(check(&wrong).is_not_linearizable());
 }
 
-/// Diagnostic: `LINZ_PROBE=kv/c50-ok.txt LINZ_STEPS=N [LINZ_CUT=time] cargo test ... probe -- --ignored`.
-#[test]
-#[ignore]
-fn probe() {
-    let dir = reference_dir().unwrap();
-    let file = std::env::var("LINZ_PROBE").unwrap();
-    let steps: u64 = std::env::var("LINZ_STEPS").unwrap().parse().unwrap();
-    let mut history = parse_kv(&read(&dir.join(&file))).unwrap();
-    if let Ok(cut) = std::env::var("LINZ_CUT") {
-        history = cut_at(&history, cut.parse().unwrap());
-    }
-    let budget = Budget {
-        steps_max_per_partition: steps,
-        cache_entries_max_per_partition: usize::MAX,
-    };
-    let started = Instant::now();
-    if std::env::var("LINZ_PER_KEY").is_ok() {
-        let report = check_history_report(&history, budget);
-        eprintln!("{report:?} {:.3}s", started.elapsed().as_secs_f64());
-        return;
-    }
-    let report = check_history_whole(&history, budget);
-    eprintln!(
-        "{file}: {} ops {:?} {} steps {} memo {:.3}s",
-        history.len(),
-        report.verdict.is_linearizable(),
-        report.steps,
-        report.memo_entries_max,
-        started.elapsed().as_secs_f64()
-    );
-}
-
 #[test]
 fn writing_the_current_value_is_not_a_pure_operation() {
     // Client 1's write of 2 (while the value is already 2) must be placeable after client
@@ -822,5 +790,18 @@ fn parsers_reject_bad_lines_with_their_number() {
             .err()
             .unwrap_or_else(|| panic!("{text:?} parsed"));
         assert_eq!(err.line, line, "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn prefixes_of_linearizable_histories_are_linearizable() {
+    let Some(dir) = reference_dir() else { return };
+    for file in ["kv/c10-ok.txt", "kv/c50-ok.txt"] {
+        let history = parse_kv(&read(&dir.join(file))).unwrap();
+        for cut in [100, 1000, 2000, 3000] {
+            let prefix = cut_at(&history, cut);
+            let verdict = check_history(&prefix, Budget::DEFAULT);
+            assert_eq!(verdict, Verdict::Linearizable, "{file} cut at {cut}");
+        }
     }
 }
