@@ -75,6 +75,14 @@ pub trait Model {
     fn is_pure(input: &Self::Input, _output: Option<&Self::Output>) -> bool {
         Self::is_read_only(input)
     }
+
+    /// True when an operation with this input and output (`None`: unknown) is legal in
+    /// every state and leaves a state that does not depend on the one before (SET, a
+    /// register write). Saying `false` is always safe; saying `true` wrongly makes the
+    /// checker unsound.
+    fn is_blind(_input: &Self::Input, _output: Option<&Self::Output>) -> bool {
+        false
+    }
 }
 
 /// A key as raw bytes whose `Debug` form is a readable, escaped string (`"user:1"`).

@@ -76,6 +76,13 @@ impl Model for Register {
         matches!(input, RegisterInput::Read)
     }
 
+    fn is_blind(input: &RegisterInput, output: Option<&RegisterOutput>) -> bool {
+        matches!(
+            (input, output),
+            (RegisterInput::Write(_), None | Some(RegisterOutput::Ok))
+        )
+    }
+
     fn is_pure(input: &RegisterInput, output: Option<&RegisterOutput>) -> bool {
         matches!(
             (input, output),
@@ -166,6 +173,10 @@ impl Model for KvMap {
         ByteKey(input.key.clone())
     }
 
+    fn is_blind(input: &KvInput, output: Option<&KvOutput>) -> bool {
+        matches!(input.op, KvOp::Put(_)) && matches!(output, None | Some(KvOutput::Ok))
+    }
+
     fn is_read_only(input: &KvInput) -> bool {
         input.op == KvOp::Get
     }
@@ -217,4 +228,6 @@ impl<M: Model> Model for Whole<M> {
     fn is_pure(input: &M::Input, output: Option<&M::Output>) -> bool {
         M::is_pure(input, output)
     }
+
+    // Not blind: a write to one key leaves the other keys' states as they were.
 }

@@ -16,7 +16,10 @@
 //! Two sound reductions: within a run of calls with no return between them, operations are
 //! tried earliest-return first; and a *pure* operation ([`Model::is_pure`]: a read, a
 //! failed compare-and-set) that is legal now is linearized at once with no alternative
-//! tried (it can be moved there in any linearization).
+//! tried (it can be moved there in any linearization); and a blind write
+//! ([`Model::is_blind`]) is never linearized straight after a pending operation (drop
+//! the pending one instead: it may never take effect), which keeps many timed-out SETs
+//! on one key from costing 2^k configurations.
 //!
 //! What can fail here: nothing panics on any history; the result is a [`Verdict`]
 //! (`Unknown` when a [`Budget`] limit is reached).
@@ -194,6 +197,10 @@ impl<S: Eq + Hash + Clone> States<S> {
             }
             at = self.chain[at as usize];
         }
+        assert!(
+            self.list.len() < (NIL / 2) as usize,
+            "state ids must fit 31 bits"
+        );
         self.list.push(state);
         self.chain.push(head);
         let id = (self.list.len() - 1) as u32;
@@ -339,17 +346,30 @@ fn search<M: Model>(
         let op = ops[op_index as usize];
         let mut dead_end = !events.is_call[entry as usize];
         if !dead_end {
-            let next_state = states.step::<M>(walk.state, op_index, op);
+            let output = op.completion.as_ref().map(|done| &done.output);
+            // A blind write straight after a pending operation: never needed, since the
+            // pending one could as well never have happened (it is tried without it from
+            // an earlier configuration). The memo keeps "top is pending" apart.
+            let top_pending = walk.stack.last().is_some_and(|f| {
+                ops[events.op[f.entry as usize] as usize]
+                    .completion
+                    .is_none()
+            });
+            let next_state = if top_pending && M::is_blind(&op.input, output) {
+                NIL
+            } else {
+                states.step::<M>(walk.state, op_index, op)
+            };
             if next_state != NIL {
                 // A pure operation (`Model::is_pure`) can be linearized now without loss
                 // of generality: the configuration with it linearized has a completion iff
                 // this one has (move it to the front of any completion: it changes no
                 // state anywhere, and it is called before every remaining return). So no
                 // alternative to it needs trying.
-                let output = op.completion.as_ref().map(|done| &done.output);
                 let forced = next_state == walk.state && M::is_pure(&op.input, output);
                 set.flip(op_index);
-                if memo.insert(&set, next_state) {
+                let memo_state = next_state * 2 + u32::from(op.completion.is_none());
+                if memo.insert(&set, memo_state) {
                     walk.stack.push(Frame {
                         entry,
                         previous: walk.state,

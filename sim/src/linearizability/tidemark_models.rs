@@ -63,6 +63,10 @@ impl Model for Strings {
         matches!(input.op, Op::Get | Op::Strlen | Op::Exists)
     }
 
+    fn is_blind(input: &KeyOp<Op>, output: Option<&Reply>) -> bool {
+        matches!(input.op, Op::Set(_)) && matches!(output, None | Some(Reply::Ok))
+    }
+
     fn is_pure(input: &KeyOp<Op>, output: Option<&Reply>) -> bool {
         Self::is_read_only(input) || (input.op == Op::Del && output == Some(&Reply::Integer(0)))
     }
