@@ -229,7 +229,7 @@ impl<I: Io> Shard<I> {
 /// Key positions used for routing: the legacy key spec, plus the movable keys of
 /// LMPOP/BLMPOP (`numkeys` then keys; their legacy spec is 0 0 0). Added by the lists family.
 fn route_keys<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> impl Iterator<Item = usize> + 'a {
-    let movable = if spec.first_key == 0 && spec.flags.contains(&"movablekeys") {
+    let movable = if spec.flags.contains(&"movablekeys") {
         crate::cmd::movable_key_indexes(args)
     } else {
         Vec::new()
