@@ -14,6 +14,7 @@ mod expire;
 mod introspect;
 mod keys;
 mod strings;
+pub mod rewrite;
 mod table;
 
 #[cfg(test)]

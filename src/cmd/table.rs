@@ -132,6 +132,8 @@ static TABLE: &[CommandSpec] = &[
           "A container for server configuration commands", "2.0.0", ["@slow"], None),
     spec!("command", -1, ["loading", "stale"], 0, 0, 0, Route::Connection, "server",
           "Get array of Redis command details", "2.8.13", ["@slow", "@connection"], None),
+    spec!("bgrewriteaof", 1, ["admin", "noscript", "no_async_loading"], 0, 0, 0, Route::Connection, "server",
+          "Asynchronously rewrite the append-only file", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
 ];
 
 /// Every family's slice of the table, in `COMMAND` order.

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod info;
+pub mod persistence;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -55,6 +56,11 @@ pub struct Node {
     pub next_client_id: AtomicU64,
     /// Wall-clock ms of the start (for INFO uptime), set by shard 0.
     pub start_ms: AtomicU64,
+    /// AOF manifest and rewrite state (src/server/persistence.rs).
+    pub persistence: persistence::Persistence,
+    /// This node itself, so a command handler holding `&Node` can start a background task
+    /// (BGREWRITEAOF) that outlives it.
+    me: std::sync::Weak<Node>,
 }
 
 /// A one-way start-up gate counting arrivals; executor-agnostic.
@@ -103,7 +109,8 @@ impl Node {
             senders.push(tx);
             receivers.push(Some(rx));
         }
-        Arc::new(Node {
+        Arc::new_cyclic(|me| Node {
+            me: me.clone(),
             config: RwLock::new(config),
             senders,
             receivers: Mutex::new(receivers),
@@ -117,7 +124,13 @@ impl Node {
             rejected_connections: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
             start_ms: AtomicU64::new(0),
+            persistence: persistence::Persistence::default(),
         })
+    }
+
+    /// An owning handle to this node (`None` only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Node>> {
+        self.me.upgrade()
     }
 
     /// Number of shards.
@@ -178,7 +191,7 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
         .and_then(|mut r| r.get_mut(usize::from(shard_id)).and_then(Option::take))
         .ok_or_else(|| StartError(format!("shard {shard_id} started twice or out of range")))?;
     // Step 1 and 2: keyspace and recovery.
-    let shard = Rc::new(recover_shard(&io, &config, shard_id, node.shards).await?);
+    let shard = Rc::new(recover_shard(&io, &node, &config, shard_id).await?);
     // Step 3: wait for every shard.
     node.ready.arrive();
     node.ready.wait(usize::from(node.shards), || node.has_failed()).await;
@@ -188,6 +201,10 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
     // Step 4: background tasks.
     io.spawn_local(serve_requests(shard.clone(), receiver));
     io.spawn_local(active_expiry(shard.clone(), config.hz));
+    if shard_id == 0 && config.appendonly {
+        // AOF automatic rewrite by growth (persistence.rs).
+        io.spawn_local(persistence::auto_rewrite(node.clone(), shard.clone()));
+    }
     // Step 5: bind (shard 0 first) and serve.
     let listener = bind_listener(&io, &node, &config, shard_id).await?;
     conn::accept_loop(shard, node, listener).await;
@@ -196,10 +213,11 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
 
 async fn recover_shard<I: Io>(
     io: &I,
+    node: &Node,
     config: &Config,
     shard_id: u16,
-    shards: u16,
 ) -> Result<Shard<I>, StartError> {
+    let shards = node.shards;
     let shard = Shard::new(shard_id, io.clone(), Db::new(io.random_u64()), None);
     if !config.appendonly {
         return Ok(shard);
@@ -214,7 +232,14 @@ async fn recover_shard<I: Io>(
         shard.replay(&args)
     };
     let started = io.monotonic();
-    let (aof, report) = Aof::open(io.clone(), options, &mut replay)
+    // Multi-part AOF: the instance manifest (loaded/created once, by shard 0) names this
+    // shard's base and incr files (persistence.rs, persist/parts.rs).
+    let parts = node
+        .persistence
+        .shard_parts(io, config, shard_id)
+        .await
+        .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
+    let (aof, report) = Aof::open_parts(io.clone(), options, &parts, &mut replay)
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
     tracing::info!(
@@ -272,6 +297,7 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
             Job::Stats => {
                 let _ = request.reply.try_send(Response::Stats(Box::new(shard.stats())));
             }
+            Job::Rewrite(job) => persistence::serve_rewrite_job(&shard, job, request.reply),
             Job::Command(args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
                     let _ = request.reply.try_send(Response::Reply(crate::cmd::unknown_command(&args)));

@@ -53,6 +53,8 @@ pub enum Job {
     Command(Vec<Bytes>),
     /// Report [`ShardStats`].
     Stats,
+    /// One step of BGREWRITEAOF (src/server/persistence.rs).
+    Rewrite(crate::server::persistence::RewriteJob),
 }
 
 /// The answer to a [`Job`].
@@ -61,6 +63,8 @@ pub enum Response {
     Reply(Frame),
     /// The answer to `Job::Stats`.
     Stats(Box<ShardStats>),
+    /// The answer to `Job::Rewrite`.
+    Rewrite(Result<crate::server::persistence::RewriteAnswer, String>),
 }
 
 /// One request in a shard's inbound queue, with the channel its answer goes back on.
@@ -128,7 +132,7 @@ pub async fn call_command<C: Clock>(
 ) -> Frame {
     match call(clock, senders, target, Job::Command(args), timeout).await {
         Ok(Response::Reply(frame)) => frame,
-        Ok(Response::Stats(_)) => Frame::error("ERR internal: unexpected stats response"),
+        Ok(_) => Frame::error("ERR internal: unexpected non-reply response"),
         Err(frame) => frame,
     }
 }

@@ -1,0 +1,1 @@
+//! `tidemark check-aof DIR [--fix]`: placeholder, filled below.
