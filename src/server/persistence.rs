@@ -55,7 +55,9 @@ pub enum RewriteJob {
     /// Step 2: create, header and fsync this new incr (a file name in the AOF dir).
     Prepare { incr: String },
     /// Step 4: snapshot + switch in one synchronous step, then write this base.
-    Switch { base: String },
+    /// `inject_failure` (tests only, via `Persistence::fail_base_of_shard`) makes the
+    /// base write fail after the switch.
+    Switch { base: String, inject_failure: bool },
     /// Abort before the switch: forget the prepared incr.
     Discard,
 }
@@ -82,6 +84,8 @@ pub struct Persistence {
     last_time_sec: AtomicI64,
     started_ms: AtomicU64,
     base_size_bytes: AtomicU64,
+    /// Test hook: the shard whose base write fails (`u16::MAX`: none).
+    fail_base_of_shard: std::sync::atomic::AtomicU16,
 }
 
 impl Default for Persistence {
@@ -96,6 +100,7 @@ impl Default for Persistence {
             last_time_sec: AtomicI64::new(-1),
             started_ms: AtomicU64::new(0),
             base_size_bytes: AtomicU64::new(0),
+            fail_base_of_shard: std::sync::atomic::AtomicU16::new(u16::MAX),
         }
     }
 }
@@ -162,6 +167,12 @@ impl Persistence {
     /// A copy of the current manifest (`None` before start-up or with AOF off).
     pub fn manifest(&self) -> Option<Manifest> {
         lock(&self.manifest).clone()
+    }
+
+    /// Test hook: make shard `shard`'s next base writes fail (after its switch).
+    #[cfg(test)]
+    pub(crate) fn fail_base_of_shard(&self, shard: Option<u16>) {
+        self.fail_base_of_shard.store(shard.unwrap_or(u16::MAX), Ordering::SeqCst);
     }
 
     /// True while a rewrite runs.
@@ -378,7 +389,10 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
     }
     *lock(&p.manifest) = Some(step3.clone());
     // Step 4.
-    let jobs = bases.iter().map(|base| RewriteJob::Switch { base: base.clone() }).collect();
+    let failing = p.fail_base_of_shard.load(Ordering::SeqCst);
+    let jobs = (0..shards)
+        .map(|id| RewriteJob::Switch { base: bases[usize::from(id)].clone(), inject_failure: id == failing })
+        .collect();
     let answers = on_every_shard(node, io, jobs).await;
     let mut step5 = step3.clone();
     let mut total = 0u64;
@@ -450,7 +464,7 @@ pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, 
             aof.discard_prepared();
             let _ = reply.try_send(Response::Rewrite(Ok(RewriteAnswer::Discarded)));
         }
-        RewriteJob::Switch { base } => {
+        RewriteJob::Switch { base, inject_failure } => {
             // One synchronous step: snapshot and switch (predecessor bugs 7 and 15).
             let snapshot = shard.db.borrow().clone();
             let lsn = match aof.switch_to_prepared() {
@@ -463,7 +477,11 @@ pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, 
             let io = shard.io.clone();
             shard.io.spawn_local(async move {
                 let now_ms = io.wall_clock_ms();
-                let written = crate::persist::write_base(&io, aof.options(), &base, &snapshot, lsn, now_ms).await;
+                let written = if inject_failure {
+                    Err("injected base write failure (test hook)".to_string())
+                } else {
+                    crate::persist::write_base(&io, aof.options(), &base, &snapshot, lsn, now_ms).await
+                };
                 if written.is_err() {
                     let _ = io.remove_file(&aof.options().dir.join(&base)).await;
                 }
@@ -509,3 +527,6 @@ pub async fn auto_rewrite<I: Io>(node: Arc<Node>, shard: std::rc::Rc<Shard<I>>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
