@@ -14,7 +14,14 @@ use std::time::{Duration, Instant};
 use common::Server;
 use redis::Commands;
 
-const FLAGS: [&str; 6] = ["--appendonly", "yes", "--appendfsync", "always", "--shards", "2"];
+const FLAGS: [&str; 6] = [
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--shards",
+    "2",
+];
 
 fn info_persistence(con: &mut redis::Connection) -> String {
     redis::cmd("INFO").arg("persistence").query(con).unwrap()
@@ -39,7 +46,10 @@ fn check_aof(dir: &std::path::Path, fix: bool) -> (i32, String) {
         cmd.arg("--fix");
     }
     let out = cmd.output().expect("run check-aof");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -73,7 +83,11 @@ fn bgrewriteaof_then_kill9_keeps_every_key_and_check_aof_judges_files() {
     let mut con = server.client();
     for i in 0..300 {
         let value: Option<String> = con.get(format!("key:{i}")).unwrap();
-        assert_eq!(value.as_deref(), Some(format!("value-{i}").as_str()), "key:{i}");
+        assert_eq!(
+            value.as_deref(),
+            Some(format!("value-{i}").as_str()),
+            "key:{i}"
+        );
     }
     let counter: i64 = con.get("counter").unwrap();
     assert_eq!(counter, 6);
@@ -84,10 +98,15 @@ fn bgrewriteaof_then_kill9_keeps_every_key_and_check_aof_judges_files() {
 #[test]
 fn check_aof_reports_a_corrupted_middle_record() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut server = Server::start(
+        dir.path(),
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
     let mut con = server.client();
     for i in 0..50 {
-        let _: () = con.set(format!("k{i}"), "some value to fill the record").unwrap();
+        let _: () = con
+            .set(format!("k{i}"), "some value to fill the record")
+            .unwrap();
     }
     server.kill9();
     drop(con);
@@ -108,5 +127,9 @@ fn check_aof_reports_a_corrupted_middle_record() {
     // --fix never truncates corruption in the middle.
     let (code, out) = check_aof(&aof_dir, true);
     assert_eq!(code, 1, "{out}");
-    assert_eq!(std::fs::read(&incr).unwrap().len(), bytes.len(), "file untouched");
+    assert_eq!(
+        std::fs::read(&incr).unwrap().len(),
+        bytes.len(),
+        "file untouched"
+    );
 }

@@ -47,13 +47,31 @@ mod tests {
     #[test]
     fn strings_become_set_with_absolute_ttl() {
         let key = Bytes::from_static(b"k");
-        let plain = Entry { value: Value::Str(Bytes::from_static(b"v")), expire_at_ms: None };
-        assert_eq!(commands_for(&key, &plain, 10).unwrap(), vec![vec![Bytes::from("SET"), key.clone(), Bytes::from("v")]]);
-        let ttl = Entry { value: Value::Str(Bytes::from_static(b"v")), expire_at_ms: Some(500) };
+        let plain = Entry {
+            value: Value::Str(Bytes::from_static(b"v")),
+            expire_at_ms: None,
+        };
+        assert_eq!(
+            commands_for(&key, &plain, 10).unwrap(),
+            vec![vec![Bytes::from("SET"), key.clone(), Bytes::from("v")]]
+        );
+        let ttl = Entry {
+            value: Value::Str(Bytes::from_static(b"v")),
+            expire_at_ms: Some(500),
+        };
         assert_eq!(
             commands_for(&key, &ttl, 10).unwrap(),
-            vec![vec![Bytes::from("SET"), key.clone(), Bytes::from("v"), Bytes::from("PXAT"), Bytes::from("500")]]
+            vec![vec![
+                Bytes::from("SET"),
+                key.clone(),
+                Bytes::from("v"),
+                Bytes::from("PXAT"),
+                Bytes::from("500")
+            ]]
         );
-        assert!(commands_for(&key, &ttl, 500).unwrap().is_empty(), "expired keys are skipped");
+        assert!(
+            commands_for(&key, &ttl, 500).unwrap().is_empty(),
+            "expired keys are skipped"
+        );
     }
 }

@@ -32,17 +32,26 @@ pub struct CheckReport {
 
 /// Checks `dir` (the AOF directory, e.g. `data/appendonlydir`); see the module docs.
 pub async fn check_aof<D: Disk + Clock>(disk: &D, dir: &Path, fix: bool) -> CheckReport {
-    let mut report = CheckReport { lines: Vec::new(), ok: true };
+    let mut report = CheckReport {
+        lines: Vec::new(),
+        ok: true,
+    };
     let manifest = match manifest::load(disk, dir).await {
         Ok(Some(m)) => m,
         Ok(None) => {
             report.ok = false;
-            report.lines.push(format!("{}: BAD: no manifest found", dir.join(manifest::MANIFEST_FILE_NAME).display()));
+            report.lines.push(format!(
+                "{}: BAD: no manifest found",
+                dir.join(manifest::MANIFEST_FILE_NAME).display()
+            ));
             return report;
         }
         Err(detail) => {
             report.ok = false;
-            report.lines.push(format!("{}: BAD: {detail}", dir.join(manifest::MANIFEST_FILE_NAME).display()));
+            report.lines.push(format!(
+                "{}: BAD: {detail}",
+                dir.join(manifest::MANIFEST_FILE_NAME).display()
+            ));
             return report;
         }
     };
@@ -81,11 +90,17 @@ async fn check_shard<D: Disk + Clock>(
         let path = opts.dir.join(base);
         let result = match disk.open(&path, OpenMode::Read).await {
             Ok(file) => recovery::load_base(&file, &path, opts, &mut noop).await,
-            Err(e) => Err(AofError::MissingFile { path: path.clone(), detail: e.to_string() }),
+            Err(e) => Err(AofError::MissingFile {
+                path: path.clone(),
+                detail: e.to_string(),
+            }),
         };
         match result {
             Ok((lsn, records)) => {
-                report.lines.push(format!("{}: OK (base, {records} records, covers LSN {lsn})", path.display()));
+                report.lines.push(format!(
+                    "{}: OK (base, {records} records, covers LSN {lsn})",
+                    path.display()
+                ));
                 prev = Some(lsn);
             }
             Err(e) => return bad(report, &path, &e),
@@ -96,16 +111,32 @@ async fn check_shard<D: Disk + Clock>(
     let mut torn: Option<(std::path::PathBuf, D::File, u64, u64, String)> = None;
     for name in &parts.incrs {
         let path = opts.dir.join(name);
-        let mode = if fix { OpenMode::ReadWrite } else { OpenMode::Read };
+        let mode = if fix {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::Read
+        };
         let file = match disk.open(&path, mode).await {
             Ok(file) => file,
-            Err(e) => return bad(report, &path, &AofError::MissingFile { path: path.clone(), detail: e.to_string() }),
+            Err(e) => {
+                return bad(
+                    report,
+                    &path,
+                    &AofError::MissingFile {
+                        path: path.clone(),
+                        detail: e.to_string(),
+                    },
+                )
+            }
         };
         // A file shorter than a header was created but never written: recovery would
         // write its header; a read-only check must not call it.
         match file.len().await {
             Ok(len) if len < FILE_HEADER_LEN_BYTES as u64 => {
-                report.lines.push(format!("{}: OK (incr, empty: header not yet written)", path.display()));
+                report.lines.push(format!(
+                    "{}: OK (incr, empty: header not yet written)",
+                    path.display()
+                ));
                 continue;
             }
             Ok(_) => {}
@@ -134,11 +165,21 @@ async fn check_shard<D: Disk + Clock>(
                 rec.records,
                 rec.last_lsn
             )),
-            Some(why) => torn = Some((path.clone(), file, rec.end_offset, rec.truncated_bytes, why.clone())),
+            Some(why) => {
+                torn = Some((
+                    path.clone(),
+                    file,
+                    rec.end_offset,
+                    rec.truncated_bytes,
+                    why.clone(),
+                ))
+            }
         }
     }
     // The torn tail is in the last incr holding records: fixable.
-    let Some((path, file, offset, bytes, why)) = torn else { return };
+    let Some((path, file, offset, bytes, why)) = torn else {
+        return;
+    };
     if !fix {
         report.ok = false;
         report.lines.push(format!(
@@ -162,5 +203,7 @@ fn bad(report: &mut CheckReport, path: &Path, error: &AofError) {
         AofError::Corrupt { offset, .. } => format!(" at offset {offset}"),
         _ => String::new(),
     };
-    report.lines.push(format!("{}: BAD{at}: {error}", path.display()));
+    report
+        .lines
+        .push(format!("{}: BAD{at}: {error}", path.display()));
 }

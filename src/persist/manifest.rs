@@ -133,7 +133,10 @@ impl Manifest {
     /// Parses and checks a manifest; `Err` says what is wrong.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, String> {
         if bytes.len() > MANIFEST_LEN_MAX_BYTES {
-            return Err(format!("{} bytes, over the {MANIFEST_LEN_MAX_BYTES} limit", bytes.len()));
+            return Err(format!(
+                "{} bytes, over the {MANIFEST_LEN_MAX_BYTES} limit",
+                bytes.len()
+            ));
         }
         let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
         let body_end = text
@@ -146,10 +149,14 @@ impl Manifest {
         let body = &text[..body_end];
         let actual = crc32fast::hash(body.as_bytes());
         if stored != actual {
-            return Err(format!("CRC mismatch (stored {stored:08x}, computed {actual:08x})"));
+            return Err(format!(
+                "CRC mismatch (stored {stored:08x}, computed {actual:08x})"
+            ));
         }
         let mut lines = body.lines();
-        let version = lines.next().and_then(|l| l.strip_prefix("tidemark-aof-manifest "));
+        let version = lines
+            .next()
+            .and_then(|l| l.strip_prefix("tidemark-aof-manifest "));
         match version {
             Some(v) if v == MANIFEST_VERSION.to_string() => {}
             Some(v) => return Err(format!("unsupported manifest version {v:?}")),
@@ -162,7 +169,9 @@ impl Manifest {
         }
         let mut shards = Vec::with_capacity(count);
         for id in 0..count {
-            let line = lines.next().ok_or_else(|| format!("missing line for shard {id}"))?;
+            let line = lines
+                .next()
+                .ok_or_else(|| format!("missing line for shard {id}"))?;
             shards.push(parse_shard_line(line, id, seq)?);
         }
         if let Some(extra) = lines.next() {
@@ -173,7 +182,9 @@ impl Manifest {
 
     /// Every file name the manifest references.
     pub fn referenced(&self) -> impl Iterator<Item = &str> {
-        self.shards.iter().flat_map(|p| p.base.iter().chain(p.incrs.iter()).map(String::as_str))
+        self.shards
+            .iter()
+            .flat_map(|p| p.base.iter().chain(p.incrs.iter()).map(String::as_str))
     }
 }
 
@@ -236,7 +247,9 @@ pub async fn load<D: Disk>(disk: &D, dir: &Path) -> Result<Option<Manifest>, Str
 pub(crate) async fn read_all<F: File>(file: &F, max: usize) -> std::io::Result<Vec<u8>> {
     let len = file.len().await?;
     if len > max as u64 {
-        return Err(std::io::Error::other(format!("{len} bytes, over the {max} limit")));
+        return Err(std::io::Error::other(format!(
+            "{len} bytes, over the {max} limit"
+        )));
     }
     let mut buf = Vec::with_capacity(len as usize);
     while (buf.len() as u64) < len {
@@ -256,19 +269,32 @@ pub async fn commit<D: Disk>(disk: &D, dir: &Path, manifest: &Manifest) -> Resul
     let tmp: PathBuf = dir.join(MANIFEST_TEMP_FILE_NAME);
     let path = dir.join(MANIFEST_FILE_NAME);
     let fail = |step: &str, e: std::io::Error| format!("manifest commit, {step}: {e}");
-    disk.sync_dir(dir).await.map_err(|e| fail("fsync dir (1)", e))?;
-    let file = disk.open(&tmp, OpenMode::CreateTruncate).await.map_err(|e| fail("create temp", e))?;
+    disk.sync_dir(dir)
+        .await
+        .map_err(|e| fail("fsync dir (1)", e))?;
+    let file = disk
+        .open(&tmp, OpenMode::CreateTruncate)
+        .await
+        .map_err(|e| fail("create temp", e))?;
     let bytes = manifest.encode();
     let total = bytes.len();
     let (result, _) = file.write_at(bytes, 0).await;
     match result {
         Ok(n) if n == total => {}
-        Ok(n) => return Err(format!("manifest commit, write temp: short write ({n} of {total})")),
+        Ok(n) => {
+            return Err(format!(
+                "manifest commit, write temp: short write ({n} of {total})"
+            ))
+        }
         Err(e) => return Err(fail("write temp", e)),
     }
     file.sync_all().await.map_err(|e| fail("fsync temp", e))?;
-    disk.rename(&tmp, &path).await.map_err(|e| fail("rename", e))?;
-    disk.sync_dir(dir).await.map_err(|e| fail("fsync dir (5)", e))?;
+    disk.rename(&tmp, &path)
+        .await
+        .map_err(|e| fail("rename", e))?;
+    disk.sync_dir(dir)
+        .await
+        .map_err(|e| fail("fsync dir (5)", e))?;
     Ok(())
 }
 
@@ -287,7 +313,10 @@ mod tests {
                 },
                 ShardParts {
                     base: None,
-                    incrs: vec![part_file_name(1, 6, PartKind::Incr), part_file_name(1, 7, PartKind::Incr)],
+                    incrs: vec![
+                        part_file_name(1, 6, PartKind::Incr),
+                        part_file_name(1, 7, PartKind::Incr),
+                    ],
                     lsn: 0,
                 },
             ],
@@ -312,15 +341,29 @@ mod tests {
             assert!(Manifest::decode(&bad).is_err(), "flip at {i} accepted");
         }
         for len in 0..bytes.len() - 1 {
-            assert!(Manifest::decode(&bytes[..len]).is_err(), "truncation to {len} accepted");
+            assert!(
+                Manifest::decode(&bytes[..len]).is_err(),
+                "truncation to {len} accepted"
+            );
         }
     }
 
     #[test]
     fn file_names_parse_and_reject_traversal() {
-        assert_eq!(parse_part_file_name("shard-003.12.incr.aof"), Some((3, 12, PartKind::Incr)));
-        assert_eq!(parse_part_file_name("shard-003.12.base.aof"), Some((3, 12, PartKind::Base)));
-        for bad in ["shard-003.aof", "shard-003.x.incr.aof", "../shard-003.1.incr.aof", "shard-03.1.incr.aof"] {
+        assert_eq!(
+            parse_part_file_name("shard-003.12.incr.aof"),
+            Some((3, 12, PartKind::Incr))
+        );
+        assert_eq!(
+            parse_part_file_name("shard-003.12.base.aof"),
+            Some((3, 12, PartKind::Base))
+        );
+        for bad in [
+            "shard-003.aof",
+            "shard-003.x.incr.aof",
+            "../shard-003.1.incr.aof",
+            "shard-03.1.incr.aof",
+        ] {
             assert_eq!(parse_part_file_name(bad), None, "{bad}");
         }
     }

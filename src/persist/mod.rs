@@ -38,9 +38,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_writer;
-#[cfg(test)]
 mod tests_rewrite;
+#[cfg(test)]
+mod tests_writer;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -55,9 +55,11 @@ use crate::io::{with_timeout, Clock, Disk, OpenMode, Spawn};
 use crate::resp::Frame;
 use crate::server::config::{Config, FsyncPolicy};
 
+pub use format::{
+    FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
+};
 pub use manifest::{Manifest, PartKind, ShardParts};
 pub use parts::{write_base, BaseWritten};
-pub use format::{FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES};
 
 /// Log sequence number: the position of a record in its shard's log, starting at 1 and
 /// increasing by exactly 1 per record, across restarts.
@@ -396,7 +398,10 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             bytes: rec.end_offset,
             truncated_bytes: rec.truncated_bytes,
         };
-        Ok((Aof::start(io, opts, path, file, rec.header.salt, &report), report))
+        Ok((
+            Aof::start(io, opts, path, file, rec.header.salt, &report),
+            report,
+        ))
     }
 
     /// Opens a shard's multi-part log as the manifest lists it (`parts`): loads the base,
@@ -409,7 +414,14 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
     ) -> Result<(Aof<I>, RecoveryReport), AofError> {
         let opened = parts::recover_parts(&io, &opts, parts, replay).await?;
-        let aof = Aof::start(io, opts, opened.path, opened.file, opened.salt, &opened.report);
+        let aof = Aof::start(
+            io,
+            opts,
+            opened.path,
+            opened.file,
+            opened.salt,
+            &opened.report,
+        );
         Ok((aof, opened.report))
     }
 
@@ -491,7 +503,10 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             return Err(AofError::RewriteState { detail });
         };
         let mut st = sh.st.borrow_mut();
-        assert!(!st.switch_pending, "prepare_incr refuses while a switch runs");
+        assert!(
+            !st.switch_pending,
+            "prepare_incr refuses while a switch runs"
+        );
         st.old_buf = std::mem::take(&mut st.buf);
         st.old_last_lsn = st.next_lsn - 1;
         st.switch_pending = true;

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::format::{encode_frame, FileHeader, FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FORMAT_VERSION};
+use super::format::{
+    encode_frame, FileHeader, FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FORMAT_VERSION,
+};
 use super::manifest::ShardParts;
 use super::recovery::{self, Recovered};
 use super::{AofError, AofOptions, Lsn, NextIncr, RecoveryReport};
@@ -84,7 +86,10 @@ pub(crate) async fn recover_parts<I: Clock + Disk>(
         let salt = recovery::fresh_salt(io, opts.shard_id);
         let rec = recovery::recover(&file, &path, opts, prev, salt, replay).await?;
         if rec.records > 0 {
-            if let Some((torn_path, torn)) = opened.iter().find_map(|(p, _, r)| r.torn_reason.as_ref().map(|t| (p, t))) {
+            if let Some((torn_path, torn)) = opened
+                .iter()
+                .find_map(|(p, _, r)| r.torn_reason.as_ref().map(|t| (p, t)))
+            {
                 return Err(AofError::Corrupt {
                     path: torn_path.clone(),
                     offset: 0,
@@ -105,7 +110,9 @@ pub(crate) async fn recover_parts<I: Clock + Disk>(
         recovery::truncate_torn(file, path, rec).await?;
     }
     if created {
-        io.sync_dir(&opts.dir).await.map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
+        io.sync_dir(&opts.dir)
+            .await
+            .map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
     }
     let truncated_bytes: u64 = opened
         .iter()
@@ -158,7 +165,9 @@ pub(crate) async fn create_incr<I: Clock + Disk>(
         salt,
     };
     write_all(&file, &path, header.encode().to_vec(), 0).await?;
-    file.sync_data().await.map_err(|e| AofError::io(&path, "sync_data", e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| AofError::io(&path, "sync_data", e))?;
     Ok(NextIncr {
         file: std::rc::Rc::new(file),
         path,
@@ -166,7 +175,12 @@ pub(crate) async fn create_incr<I: Clock + Disk>(
     })
 }
 
-async fn write_all<F: File>(file: &F, path: &Path, bytes: Vec<u8>, pos: u64) -> Result<(), AofError> {
+async fn write_all<F: File>(
+    file: &F,
+    path: &Path,
+    bytes: Vec<u8>,
+    pos: u64,
+) -> Result<(), AofError> {
     let total = bytes.len();
     let (result, bytes) = file.write_at(bytes, pos).await;
     let mut done = result.map_err(|e| AofError::io(path, "write_at", e))?;
@@ -174,7 +188,8 @@ async fn write_all<F: File>(file: &F, path: &Path, bytes: Vec<u8>, pos: u64) -> 
         let rest = bytes[done..].to_vec();
         match file.write_at(rest, pos + done as u64).await.0 {
             Ok(0) => {
-                let e = std::io::Error::new(std::io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
                 return Err(AofError::io(path, "write_at", e));
             }
             Ok(n) => done += n,
@@ -230,12 +245,15 @@ pub async fn write_base<I: Clock + Disk>(
     for (key, entry) in snapshot.iter() {
         for command in crate::cmd::rewrite::commands_for(key, entry, now_ms)? {
             records += 1;
-            encode_frame(&mut chunk, salt, records, 0, &command)
-                .map_err(|bytes| format!("key {key:?}: record of {bytes} bytes is over the limit"))?;
+            encode_frame(&mut chunk, salt, records, 0, &command).map_err(|bytes| {
+                format!("key {key:?}: record of {bytes} bytes is over the limit")
+            })?;
         }
         if chunk.len() >= BASE_WRITE_CHUNK_BYTES {
             let len = chunk.len() as u64;
-            write_all(&file, &path, std::mem::take(&mut chunk), pos).await.map_err(text)?;
+            write_all(&file, &path, std::mem::take(&mut chunk), pos)
+                .await
+                .map_err(text)?;
             pos += len;
             futures_lite::future::yield_now().await;
         }

@@ -37,8 +37,8 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::format::{
-    frame_crc_ok, resp_array_decode, FileHeader, FrameHeader, FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES,
-    FORMAT_VERSION, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
+    frame_crc_ok, resp_array_decode, FileHeader, FrameHeader, FILE_FLAG_BASE,
+    FILE_HEADER_LEN_BYTES, FORMAT_VERSION, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
 };
 use super::{AofError, AofOptions, Lsn};
 use crate::io::{Clock, File};
@@ -113,7 +113,11 @@ pub(crate) async fn recover<F: File>(
     check_header(&header, path, opts)?;
     if header.flags & FILE_FLAG_BASE != 0 {
         let detail = "this is a base file where an incr file was expected".to_string();
-        return Err(AofError::Corrupt { path: path.to_path_buf(), offset: 0, detail });
+        return Err(AofError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            detail,
+        });
     }
 
     // Step 3: scan and replay. In a multi-part log an incr continues the LSNs of the file
@@ -191,7 +195,9 @@ pub(crate) async fn truncate_torn<F: File>(
 ) -> Result<(), AofError> {
     let io_err = |op: &'static str| move |e| AofError::io(path, op, e);
     if let Some(reason) = &rec.torn_reason {
-        file.set_len(rec.end_offset).await.map_err(io_err("set_len"))?;
+        file.set_len(rec.end_offset)
+            .await
+            .map_err(io_err("set_len"))?;
         tracing::warn!(
             path = %path.display(),
             offset = rec.end_offset,
@@ -222,29 +228,61 @@ pub(crate) async fn load_base<F: File>(
         detail: format!("{detail} (base files are fsynced before use: this is corruption)"),
     };
     let file_len = file.len().await.map_err(io_err("len"))?;
-    let mut reader = Reader { file, file_len, start: 0, window: Vec::new() };
-    let head = reader.get(0, FILE_HEADER_LEN_BYTES).await.map_err(io_err("read"))?;
+    let mut reader = Reader {
+        file,
+        file_len,
+        start: 0,
+        window: Vec::new(),
+    };
+    let head = reader
+        .get(0, FILE_HEADER_LEN_BYTES)
+        .await
+        .map_err(io_err("read"))?;
     let header = match head.map(FileHeader::decode) {
         Some(Ok(header)) => header,
         Some(Err(detail)) => return Err(corrupt(0, detail)),
-        None => return Err(corrupt(0, format!("file is {file_len} bytes, shorter than a header"))),
+        None => {
+            return Err(corrupt(
+                0,
+                format!("file is {file_len} bytes, shorter than a header"),
+            ))
+        }
     };
     check_header(&header, path, opts)?;
     if header.flags & FILE_FLAG_BASE == 0 {
-        return Err(corrupt(0, "an incr file where a base file was expected".to_string()));
+        return Err(corrupt(
+            0,
+            "an incr file where a base file was expected".to_string(),
+        ));
     }
     let mut pos = FILE_HEADER_LEN_BYTES as u64;
     let mut records = 0u64;
     while pos < file_len {
-        let (head, payload) = match reader.frame_at(pos, header.salt).await.map_err(io_err("read"))? {
+        let (head, payload) = match reader
+            .frame_at(pos, header.salt)
+            .await
+            .map_err(io_err("read"))?
+        {
             Ok(frame) => frame,
             Err(reason) => return Err(corrupt(pos, reason)),
         };
         if head.lsn != records + 1 {
-            return Err(corrupt(pos, format!("record index {} where {} was expected", head.lsn, records + 1)));
+            return Err(corrupt(
+                pos,
+                format!(
+                    "record index {} where {} was expected",
+                    head.lsn,
+                    records + 1
+                ),
+            ));
         }
-        let args = resp_array_decode(&payload).map_err(|d| corrupt(pos, format!("malformed payload: {d}")))?;
-        replay(0, args).map_err(|detail| AofError::Replay { path: path.to_path_buf(), lsn: 0, detail })?;
+        let args = resp_array_decode(&payload)
+            .map_err(|d| corrupt(pos, format!("malformed payload: {d}")))?;
+        replay(0, args).map_err(|detail| AofError::Replay {
+            path: path.to_path_buf(),
+            lsn: 0,
+            detail,
+        })?;
         records += 1;
         pos += head.frame_len();
     }

@@ -26,12 +26,21 @@ fn path(name: &str) -> PathBuf {
     opts(FsyncPolicy::Always).dir.join(name)
 }
 
-fn open_parts(io: &MemIo, p: ShardParts) -> Result<(Aof<MemIo>, RecoveryReport, Vec<Record>), AofError> {
+fn open_parts(
+    io: &MemIo,
+    p: ShardParts,
+) -> Result<(Aof<MemIo>, RecoveryReport, Vec<Record>), AofError> {
     let world = io.clone();
     io.run(async move {
-        world.create_dir_all(&opts(FsyncPolicy::Always).dir).await.unwrap();
+        world
+            .create_dir_all(&opts(FsyncPolicy::Always).dir)
+            .await
+            .unwrap();
         for name in &p.incrs {
-            let _ = world.open(&path(name), OpenMode::CreateReadWrite).await.unwrap();
+            let _ = world
+                .open(&path(name), OpenMode::CreateReadWrite)
+                .await
+                .unwrap();
         }
         let mut seen = Vec::new();
         let opened = Aof::open_parts(world, opts(FsyncPolicy::Always), &p, &mut |lsn, args| {
@@ -49,7 +58,9 @@ fn two_incrs(io: &MemIo) -> Aof<MemIo> {
     let (aof, _, _) = open_parts(io, parts(&[INCR_A], 0)).unwrap();
     append_acked(io, &aof, 1..6);
     let a = aof.clone();
-    io.run(async move { a.prepare_incr(INCR_B).await }).unwrap().unwrap();
+    io.run(async move { a.prepare_incr(INCR_B).await })
+        .unwrap()
+        .unwrap();
     // Records appended before the switch but not yet written go to A.
     let before = aof.append(&cmd(100)).unwrap();
     assert_eq!(aof.switch_to_prepared().unwrap(), before);
@@ -68,7 +79,11 @@ fn switch_keeps_lsns_continuous_and_each_record_in_one_file() {
     let (_, report, seen) = open_parts(&io, parts(&[INCR_A, INCR_B], 0)).unwrap();
     let lsns: Vec<Lsn> = seen.iter().map(|(l, _)| *l).collect();
     assert_eq!(lsns, (1..=10).collect::<Vec<_>>());
-    assert_eq!(seen[5].1, cmd(100), "the pre-switch record is in A, before B's records");
+    assert_eq!(
+        seen[5].1,
+        cmd(100),
+        "the pre-switch record is in A, before B's records"
+    );
     assert_eq!(report.last_lsn, 10);
     // B alone starts at LSN 7: it never holds A's records.
     let b = io.durable_bytes(&path(INCR_B)).unwrap();
@@ -98,8 +113,13 @@ fn torn_tail_in_an_earlier_incr_is_truncated_only_if_later_incrs_are_empty() {
     let mut a = io.durable_bytes(&path(INCR_A)).unwrap();
     a.extend_from_slice(&[0xAB; 40]);
     io.put_file(&path(INCR_A), a);
-    let err = open_parts(&io, parts(&[INCR_A, INCR_B], 0)).err().expect("refused");
-    assert!(matches!(&err, AofError::Corrupt { path: p, .. } if *p == path(INCR_A)), "{err}");
+    let err = open_parts(&io, parts(&[INCR_A, INCR_B], 0))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&err, AofError::Corrupt { path: p, .. } if *p == path(INCR_A)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -118,7 +138,11 @@ fn base_round_trips_and_unsupported_types_fail_the_base() {
     let io = MemIo::new();
     let mut db = Db::new(7);
     db.insert(Bytes::from("a"), Value::Str(Bytes::from("1")), None);
-    db.insert(Bytes::from("b"), Value::Str(Bytes::from("2")), Some(u64::MAX / 2));
+    db.insert(
+        Bytes::from("b"),
+        Value::Str(Bytes::from("2")),
+        Some(u64::MAX / 2),
+    );
     let o = opts(FsyncPolicy::Always);
     let world = io.clone();
     let (o2, db2) = (o.clone(), db.clone());
@@ -144,7 +168,10 @@ fn base_round_trips_and_unsupported_types_fail_the_base() {
     let last = base.len() - 1;
     base[last] ^= 1;
     io.put_file(&path("shard-000.3.base.aof"), base);
-    assert!(matches!(open_parts(&io, p).err(), Some(AofError::Corrupt { .. })));
+    assert!(matches!(
+        open_parts(&io, p).err(),
+        Some(AofError::Corrupt { .. })
+    ));
     // A hash value has no reconstruction yet: the base write fails.
     db.insert(Bytes::from("h"), Value::Hash(HashValue::default()), None);
     let world = io.clone();
@@ -159,14 +186,20 @@ fn base_round_trips_and_unsupported_types_fail_the_base() {
 fn check_aof_reports_torn_tails_and_fixes_only_them() {
     let io = MemIo::new();
     let dir = opts(FsyncPolicy::Always).dir;
-    let m = Manifest { seq: 2, shards: vec![parts(&[INCR_A, INCR_B], 0)] };
+    let m = Manifest {
+        seq: 2,
+        shards: vec![parts(&[INCR_A, INCR_B], 0)],
+    };
     let (world, d, m2) = (io.clone(), dir.clone(), m.clone());
     let aof = two_incrs(&io);
     drop(aof);
-    io.run(async move { manifest::commit(&world, &d, &m2).await }).unwrap().unwrap();
+    io.run(async move { manifest::commit(&world, &d, &m2).await })
+        .unwrap()
+        .unwrap();
     let check = |fix: bool| {
         let (world, d) = (io.clone(), dir.clone());
-        io.run(async move { check::check_aof(&world, &d, fix).await }).unwrap()
+        io.run(async move { check::check_aof(&world, &d, fix).await })
+            .unwrap()
     };
     let good = check(false);
     assert!(good.ok, "{:?}", good.lines);
@@ -177,9 +210,17 @@ fn check_aof_reports_torn_tails_and_fixes_only_them() {
     b.extend_from_slice(&[0u8; 30]);
     io.put_file(&path(INCR_B), b);
     let torn = check(false);
-    assert!(!torn.ok && torn.lines.iter().any(|l| l.contains("TORN")), "{:?}", torn.lines);
+    assert!(
+        !torn.ok && torn.lines.iter().any(|l| l.contains("TORN")),
+        "{:?}",
+        torn.lines
+    );
     let fixed = check(true);
-    assert!(fixed.ok && fixed.lines.iter().any(|l| l.contains("FIXED")), "{:?}", fixed.lines);
+    assert!(
+        fixed.ok && fixed.lines.iter().any(|l| l.contains("FIXED")),
+        "{:?}",
+        fixed.lines
+    );
     assert_eq!(io.file_bytes(&path(INCR_B)).unwrap().len(), good_len);
     // Corruption in the middle of A: BAD, and --fix leaves it alone.
     let mut a = io.file_bytes(&path(INCR_A)).unwrap();
@@ -187,6 +228,10 @@ fn check_aof_reports_torn_tails_and_fixes_only_them() {
     a[FILE_HEADER_LEN_BYTES + 30] ^= 0x10;
     io.put_file(&path(INCR_A), a);
     let bad = check(true);
-    assert!(!bad.ok && bad.lines.iter().any(|l| l.contains("BAD")), "{:?}", bad.lines);
+    assert!(
+        !bad.ok && bad.lines.iter().any(|l| l.contains("BAD")),
+        "{:?}",
+        bad.lines
+    );
     assert_eq!(io.file_bytes(&path(INCR_A)).unwrap().len(), len);
 }

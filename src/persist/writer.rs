@@ -152,7 +152,10 @@ async fn switch<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
     };
     {
         let mut st = sh.st.borrow_mut();
-        assert!(st.old_buf.is_empty() && st.inflight_bytes == 0, "old file not finished");
+        assert!(
+            st.old_buf.is_empty() && st.inflight_bytes == 0,
+            "old file not finished"
+        );
         st.write_pos = crate::persist::FILE_HEADER_LEN_BYTES as u64;
         st.base_len = st.write_pos;
         st.retained.clear();

@@ -35,7 +35,9 @@ use std::time::Duration;
 use event_listener::Event;
 
 use crate::io::{with_timeout, Disk, Io};
-use crate::persist::manifest::{self, parse_part_file_name, part_file_name, MANIFEST_TEMP_FILE_NAME};
+use crate::persist::manifest::{
+    self, parse_part_file_name, part_file_name, MANIFEST_TEMP_FILE_NAME,
+};
 use crate::persist::{BaseWritten, Lsn, Manifest, PartKind, ShardParts, FILE_HEADER_LEN_BYTES};
 use crate::resp::Frame;
 use crate::server::config::Config;
@@ -112,7 +114,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Persistence {
     /// Start-up: shard 0 loads (or, on a first start, creates) the manifest; every shard
     /// then gets its files. `Err` is the actionable refusal text.
-    pub async fn shard_parts<I: Io>(&self, io: &I, config: &Config, shard_id: u16) -> Result<ShardParts, String> {
+    pub async fn shard_parts<I: Io>(
+        &self,
+        io: &I,
+        config: &Config,
+        shard_id: u16,
+    ) -> Result<ShardParts, String> {
         if shard_id == 0 {
             let result = self.load_or_create(io, config).await;
             *lock(&self.startup) = Some(result);
@@ -127,19 +134,33 @@ impl Persistence {
             listener.await;
         }
         let manifest = lock(&self.manifest);
-        let parts = manifest.as_ref().and_then(|m| m.shards.get(usize::from(shard_id)).cloned());
+        let parts = manifest
+            .as_ref()
+            .and_then(|m| m.shards.get(usize::from(shard_id)).cloned());
         parts.ok_or_else(|| format!("the AOF manifest has no entry for shard {shard_id}"))
     }
 
     async fn load_or_create<I: Io>(&self, io: &I, config: &Config) -> Result<(), String> {
         let dir = config.aof_dir();
         let shards = config.shards.max(1);
-        io.create_dir_all(&dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        io.create_dir_all(&dir)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            io.sync_dir(parent).await.map_err(|e| format!("cannot fsync {}: {e}", parent.display()))?;
+            io.sync_dir(parent)
+                .await
+                .map_err(|e| format!("cannot fsync {}: {e}", parent.display()))?;
         }
-        let names = io.list_dir(&dir).await.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        let max_seq_on_disk = names.iter().filter_map(|n| parse_part_file_name(n)).map(|p| p.1).max().unwrap_or(0);
+        let names = io
+            .list_dir(&dir)
+            .await
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let max_seq_on_disk = names
+            .iter()
+            .filter_map(|n| parse_part_file_name(n))
+            .map(|p| p.1)
+            .max()
+            .unwrap_or(0);
         let manifest_path = dir.join(manifest::MANIFEST_FILE_NAME);
         let loaded = manifest::load(io, &dir).await.map_err(|detail| {
             format!(
@@ -159,7 +180,8 @@ impl Persistence {
             }
             None => create_first_generation(io, &dir, &names, shards, max_seq_on_disk + 1).await?,
         };
-        self.next_seq.store(manifest.seq.max(max_seq_on_disk) + 1, Ordering::SeqCst);
+        self.next_seq
+            .store(manifest.seq.max(max_seq_on_disk) + 1, Ordering::SeqCst);
         *lock(&self.manifest) = Some(manifest);
         Ok(())
     }
@@ -172,7 +194,8 @@ impl Persistence {
     /// Test hook: make shard `shard`'s next base writes fail (after its switch).
     #[cfg(test)]
     pub(crate) fn fail_base_of_shard(&self, shard: Option<u16>) {
-        self.fail_base_of_shard.store(shard.unwrap_or(u16::MAX), Ordering::SeqCst);
+        self.fail_base_of_shard
+            .store(shard.unwrap_or(u16::MAX), Ordering::SeqCst);
     }
 
     /// True while a rewrite runs.
@@ -216,7 +239,11 @@ fn check_loaded(m: &Manifest, names: &[String], shards: u16, dir: &Path) -> Resu
     for (id, part) in m.shards.iter().enumerate() {
         for name in part.base.iter().chain(part.incrs.iter()) {
             if !names.iter().any(|n| n == name) {
-                let what = if part.base.as_deref() == Some(name.as_str()) { "base" } else { "incr" };
+                let what = if part.base.as_deref() == Some(name.as_str()) {
+                    "base"
+                } else {
+                    "incr"
+                };
                 return Err(format!(
                     "the AOF manifest names {what} file {name} of shard {id} but it is missing from {}; \
                      refusing to start: replaying the other files (an incr without its base) would \
@@ -258,8 +285,13 @@ async fn create_first_generation<I: Io>(
     // start that crashed before its manifest commit).
     for name in names.iter().filter(|n| parse_part_file_name(n).is_some()) {
         let path = dir.join(name);
-        let file = io.open(&path, crate::io::OpenMode::Read).await.map_err(|e| format!("{}: {e}", path.display()))?;
-        let len = crate::io::File::len(&file).await.map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = io
+            .open(&path, crate::io::OpenMode::Read)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let len = crate::io::File::len(&file)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if len > FILE_HEADER_LEN_BYTES as u64 {
             return Err(format!(
                 "{} holds AOF records but {} has no manifest; refusing to start rather than \
@@ -270,14 +302,21 @@ async fn create_first_generation<I: Io>(
             ));
         }
     }
-    let mut m = Manifest { seq, shards: Vec::with_capacity(usize::from(shards)) };
+    let mut m = Manifest {
+        seq,
+        shards: Vec::with_capacity(usize::from(shards)),
+    };
     for id in 0..shards {
         let name = part_file_name(id, seq, PartKind::Incr);
         let path = dir.join(&name);
         io.open(&path, crate::io::OpenMode::CreateTruncate)
             .await
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        m.shards.push(ShardParts { base: None, incrs: vec![name], lsn: 0 });
+        m.shards.push(ShardParts {
+            base: None,
+            incrs: vec![name],
+            lsn: 0,
+        });
     }
     manifest::commit(io, dir, &m).await?;
     tracing::info!(dir = %dir.display(), seq, shards, "created AOF manifest (generation 1)");
@@ -287,7 +326,9 @@ async fn create_first_generation<I: Io>(
 /// BGREWRITEAOF: starts the rewrite in the background on this shard's executor.
 pub fn bgrewriteaof<I: Io>(node: &Arc<Node>, io: &I) -> Frame {
     if !node.config().appendonly {
-        return Frame::error("ERR BGREWRITEAOF needs appendonly yes in tidemark (the AOF is the only log)");
+        return Frame::error(
+            "ERR BGREWRITEAOF needs appendonly yes in tidemark (the AOF is the only log)",
+        );
     }
     if node.persistence.in_progress.swap(true, Ordering::SeqCst) {
         return Frame::error("ERR Background append only file rewriting already in progress");
@@ -297,7 +338,9 @@ pub fn bgrewriteaof<I: Io>(node: &Arc<Node>, io: &I) -> Frame {
 }
 
 fn start<I: Io>(node: Arc<Node>, io: I) {
-    node.persistence.started_ms.store(io.wall_clock_ms(), Ordering::SeqCst);
+    node.persistence
+        .started_ms
+        .store(io.wall_clock_ms(), Ordering::SeqCst);
     let task_io = io.clone();
     io.spawn_local(async move {
         let p = &node.persistence;
@@ -322,12 +365,19 @@ fn start<I: Io>(node: Arc<Node>, io: I) {
 
 /// Sends one job to every shard (all sends first, so the shards work concurrently), then
 /// collects the answers in shard order. Every wait is bounded.
-async fn on_every_shard<I: Io>(node: &Node, io: &I, jobs: Vec<RewriteJob>) -> Vec<Result<RewriteAnswer, String>> {
+async fn on_every_shard<I: Io>(
+    node: &Node,
+    io: &I,
+    jobs: Vec<RewriteJob>,
+) -> Vec<Result<RewriteAnswer, String>> {
     let timeout = Duration::from_millis(REWRITE_STEP_TIMEOUT_MS);
     let mut pending = Vec::with_capacity(jobs.len());
     for (target, job) in jobs.into_iter().enumerate() {
         let (tx, rx) = async_channel::bounded(1);
-        let request = Request { job: Job::Rewrite(job), reply: tx };
+        let request = Request {
+            job: Job::Rewrite(job),
+            reply: tx,
+        };
         let sent = with_timeout(io, timeout, node.senders[target].send(request)).await;
         pending.push(match sent {
             Some(Ok(())) => Ok(rx),
@@ -338,10 +388,14 @@ async fn on_every_shard<I: Io>(node: &Node, io: &I, jobs: Vec<RewriteJob>) -> Ve
     for (target, rx) in pending.into_iter().enumerate() {
         let answer = match rx {
             Ok(rx) => match with_timeout(io, timeout, rx.recv()).await {
-                Some(Ok(Response::Rewrite(answer))) => answer.map_err(|e| format!("shard {target}: {e}")),
+                Some(Ok(Response::Rewrite(answer))) => {
+                    answer.map_err(|e| format!("shard {target}: {e}"))
+                }
                 Some(Ok(_)) => Err(format!("shard {target}: unexpected answer")),
                 Some(Err(_)) => Err(format!("shard {target} stopped")),
-                None => Err(format!("shard {target} did not answer within {REWRITE_STEP_TIMEOUT_MS} ms")),
+                None => Err(format!(
+                    "shard {target} did not answer within {REWRITE_STEP_TIMEOUT_MS} ms"
+                )),
             },
             Err(e) => Err(e),
         };
@@ -358,10 +412,17 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
     let old = p.manifest().ok_or("no AOF manifest loaded")?;
     // Step 1.
     let seq = p.next_seq.fetch_add(1, Ordering::SeqCst);
-    let incrs: Vec<String> = (0..shards).map(|s| part_file_name(s, seq, PartKind::Incr)).collect();
-    let bases: Vec<String> = (0..shards).map(|s| part_file_name(s, seq, PartKind::Base)).collect();
+    let incrs: Vec<String> = (0..shards)
+        .map(|s| part_file_name(s, seq, PartKind::Incr))
+        .collect();
+    let bases: Vec<String> = (0..shards)
+        .map(|s| part_file_name(s, seq, PartKind::Base))
+        .collect();
     // Step 2.
-    let jobs = incrs.iter().map(|incr| RewriteJob::Prepare { incr: incr.clone() }).collect();
+    let jobs = incrs
+        .iter()
+        .map(|incr| RewriteJob::Prepare { incr: incr.clone() })
+        .collect();
     let answers = on_every_shard(node, io, jobs).await;
     let mut step3 = old.clone();
     step3.seq = seq;
@@ -391,7 +452,10 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
     // Step 4.
     let failing = p.fail_base_of_shard.load(Ordering::SeqCst);
     let jobs = (0..shards)
-        .map(|id| RewriteJob::Switch { base: bases[usize::from(id)].clone(), inject_failure: id == failing })
+        .map(|id| RewriteJob::Switch {
+            base: bases[usize::from(id)].clone(),
+            inject_failure: id == failing,
+        })
         .collect();
     let answers = on_every_shard(node, io, jobs).await;
     let mut step5 = step3.clone();
@@ -401,7 +465,11 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
         match answer {
             Ok(RewriteAnswer::BaseWritten { base, lsn }) => {
                 total += base.size_bytes;
-                step5.shards[id] = ShardParts { base: Some(base.name), incrs: vec![incrs[id].clone()], lsn };
+                step5.shards[id] = ShardParts {
+                    base: Some(base.name),
+                    incrs: vec![incrs[id].clone()],
+                    lsn,
+                };
             }
             Ok(_) => failure = Some(format!("shard {id}: unexpected answer")),
             Err(e) => failure = Some(e),
@@ -447,7 +515,11 @@ async fn remove_files<I: Disk>(io: &I, dir: &Path, names: &[String]) {
 
 /// A shard's side of the rewrite: runs `job` and answers on `reply`. `Switch` takes the
 /// snapshot and switches the AOF in this call, synchronously, before any `.await`.
-pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, reply: async_channel::Sender<Response>) {
+pub fn serve_rewrite_job<I: Io>(
+    shard: &std::rc::Rc<Shard<I>>,
+    job: RewriteJob,
+    reply: async_channel::Sender<Response>,
+) {
     let Some(aof) = shard.aof.clone() else {
         let _ = reply.try_send(Response::Rewrite(Err("the AOF is off".to_string())));
         return;
@@ -455,7 +527,9 @@ pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, 
     match job {
         RewriteJob::Prepare { incr } => shard.io.spawn_local(async move {
             let answer = match aof.prepare_incr(&incr).await {
-                Ok(()) => Ok(RewriteAnswer::Prepared { durable_lsn: aof.stats().durable_lsn }),
+                Ok(()) => Ok(RewriteAnswer::Prepared {
+                    durable_lsn: aof.stats().durable_lsn,
+                }),
                 Err(e) => Err(e.to_string()),
             };
             let _ = reply.try_send(Response::Rewrite(answer));
@@ -464,7 +538,10 @@ pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, 
             aof.discard_prepared();
             let _ = reply.try_send(Response::Rewrite(Ok(RewriteAnswer::Discarded)));
         }
-        RewriteJob::Switch { base, inject_failure } => {
+        RewriteJob::Switch {
+            base,
+            inject_failure,
+        } => {
             // One synchronous step: snapshot and switch (predecessor bugs 7 and 15).
             let snapshot = shard.db.borrow().clone();
             let lsn = match aof.switch_to_prepared() {
@@ -480,7 +557,8 @@ pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, 
                 let written = if inject_failure {
                     Err("injected base write failure (test hook)".to_string())
                 } else {
-                    crate::persist::write_base(&io, aof.options(), &base, &snapshot, lsn, now_ms).await
+                    crate::persist::write_base(&io, aof.options(), &base, &snapshot, lsn, now_ms)
+                        .await
                 };
                 if written.is_err() {
                     let _ = io.remove_file(&aof.options().dir.join(&base)).await;
@@ -497,9 +575,15 @@ pub fn serve_rewrite_job<I: Io>(shard: &std::rc::Rc<Shard<I>>, job: RewriteJob, 
 /// past both thresholds and starts a rewrite if none runs. Runs on shard 0 only.
 pub async fn auto_rewrite<I: Io>(node: Arc<Node>, shard: std::rc::Rc<Shard<I>>) {
     loop {
-        shard.io.sleep(Duration::from_millis(AUTO_REWRITE_CHECK_INTERVAL_MS)).await;
+        shard
+            .io
+            .sleep(Duration::from_millis(AUTO_REWRITE_CHECK_INTERVAL_MS))
+            .await;
         let config = node.config();
-        if !config.appendonly || config.auto_aof_rewrite_percentage == 0 || node.persistence.rewrite_in_progress() {
+        if !config.appendonly
+            || config.auto_aof_rewrite_percentage == 0
+            || node.persistence.rewrite_in_progress()
+        {
             continue;
         }
         let mut incr = 0u64;
@@ -507,7 +591,15 @@ pub async fn auto_rewrite<I: Io>(node: Arc<Node>, shard: std::rc::Rc<Shard<I>>) 
             let stats = if target == shard.id {
                 Some(shard.stats())
             } else {
-                match crate::shard::dispatch::call(&shard.io, &node.senders, target, Job::Stats, config.cross_shard_timeout()).await {
+                match crate::shard::dispatch::call(
+                    &shard.io,
+                    &node.senders,
+                    target,
+                    Job::Stats,
+                    config.cross_shard_timeout(),
+                )
+                .await
+                {
                     Ok(Response::Stats(stats)) => Some(*stats),
                     _ => None,
                 }
@@ -522,7 +614,12 @@ pub async fn auto_rewrite<I: Io>(node: Arc<Node>, shard: std::rc::Rc<Shard<I>>) 
             && growth_percent >= 100 + config.auto_aof_rewrite_percentage
             && !node.persistence.in_progress.swap(true, Ordering::SeqCst)
         {
-            tracing::info!(current, base, "Starting automatic rewriting of AOF on {}% growth", growth_percent - 100);
+            tracing::info!(
+                current,
+                base,
+                "Starting automatic rewriting of AOF on {}% growth",
+                growth_percent - 100
+            );
             start(node.clone(), shard.io.clone());
         }
     }

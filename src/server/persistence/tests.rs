@@ -151,12 +151,21 @@ fn boot(io: &TestIo, shards: u16) -> Result<Arc<Node>, String> {
 }
 
 fn args(list: &[&str]) -> Vec<Bytes> {
-    list.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+    list.iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect()
 }
 
 async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
     let target = shard_of(list[1].as_bytes(), node.shards());
-    call_command(io, &node.senders, target, args(list), Duration::from_secs(10)).await
+    call_command(
+        io,
+        &node.senders,
+        target,
+        args(list),
+        Duration::from_secs(10),
+    )
+    .await
 }
 
 fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
@@ -199,15 +208,25 @@ fn rewrite_round_trip_replaces_the_generation_and_survives_restarts() {
     let io = TestIo(MemIo::new());
     let node = boot(&io, SHARDS).unwrap();
     for i in 0..20 {
-        assert_eq!(run_cmd(&io, &node, &["SET", &format!("k{i}"), &format!("v{i}")]), Frame::ok());
+        assert_eq!(
+            run_cmd(&io, &node, &["SET", &format!("k{i}"), &format!("v{i}")]),
+            Frame::ok()
+        );
     }
     run_cmd(&io, &node, &["SET", "ttl", "x", "PX", "100000000"]);
     for _ in 0..5 {
         run_cmd(&io, &node, &["INCR", "n"]);
     }
     let before = node.persistence.manifest().unwrap();
-    assert_eq!(rewrite_and_wait(&io, &node), Frame::Simple("Background append only file rewriting started".into()));
-    assert!(info_persistence(&node).contains("aof_last_bgrewrite_status:ok"), "{}", info_persistence(&node));
+    assert_eq!(
+        rewrite_and_wait(&io, &node),
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    assert!(
+        info_persistence(&node).contains("aof_last_bgrewrite_status:ok"),
+        "{}",
+        info_persistence(&node)
+    );
     let after = node.persistence.manifest().unwrap();
     assert!(after.seq > before.seq);
     for (id, part) in after.shards.iter().enumerate() {
@@ -215,11 +234,12 @@ fn rewrite_round_trip_replaces_the_generation_and_survives_restarts() {
         assert_eq!(part.incrs.len(), 1);
     }
     // Old files are gone, new ones exist; the manifest on disk is the new one.
-    let names = io.0.run({
-        let i = io.clone();
-        async move { i.list_dir(Path::new(DIR)).await.unwrap() }
-    })
-    .unwrap();
+    let names =
+        io.0.run({
+            let i = io.clone();
+            async move { i.list_dir(Path::new(DIR)).await.unwrap() }
+        })
+        .unwrap();
     for old in before.referenced() {
         assert!(!names.iter().any(|n| n == old), "{old} was pruned");
     }
@@ -231,7 +251,10 @@ fn rewrite_round_trip_replaces_the_generation_and_survives_restarts() {
     let io2 = restart_from(io.0.disk_image(true));
     let node2 = boot(&io2, SHARDS).unwrap();
     for i in 0..20 {
-        assert_eq!(run_cmd(&io2, &node2, &["GET", &format!("k{i}")]), Frame::bulk(format!("v{i}")));
+        assert_eq!(
+            run_cmd(&io2, &node2, &["GET", &format!("k{i}")]),
+            Frame::bulk(format!("v{i}"))
+        );
     }
     assert_eq!(run_cmd(&io2, &node2, &["GET", "n"]), Frame::bulk("6"));
     assert!(matches!(run_cmd(&io2, &node2, &["PTTL", "ttl"]), Frame::Integer(t) if t > 0));
@@ -252,8 +275,14 @@ fn second_bgrewriteaof_while_one_runs_gets_the_redis_error() {
     run_cmd(&io, &node, &["SET", "a", "1"]);
     let first = super::bgrewriteaof(&node, &io);
     let second = super::bgrewriteaof(&node, &io);
-    assert_eq!(first, Frame::Simple("Background append only file rewriting started".into()));
-    assert_eq!(second, Frame::error("ERR Background append only file rewriting already in progress"));
+    assert_eq!(
+        first,
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    assert_eq!(
+        second,
+        Frame::error("ERR Background append only file rewriting already in progress")
+    );
     assert!(info_persistence(&node).contains("aof_rewrite_in_progress:1"));
     rewrite_and_wait(&io, &node);
 }
@@ -273,18 +302,37 @@ fn corrupt_manifest_missing_base_and_shard_count_change_refuse_to_start() {
             bytes[30] ^= 0x04;
         }
     }
-    let err = boot(&restart_from(corrupt), SHARDS).err().expect("corrupt manifest refused");
-    assert!(err.contains("corrupt") && err.contains("check-aof"), "{err}");
+    let err = boot(&restart_from(corrupt), SHARDS)
+        .err()
+        .expect("corrupt manifest refused");
+    assert!(
+        err.contains("corrupt") && err.contains("check-aof"),
+        "{err}"
+    );
 
-    let base = node.persistence.manifest().unwrap().shards[1].base.clone().unwrap();
-    let missing: Vec<_> = image.iter().filter(|(p, _)| !p.ends_with(&base)).cloned().collect();
-    let err = boot(&restart_from(missing), SHARDS).err().expect("missing base refused");
+    let base = node.persistence.manifest().unwrap().shards[1]
+        .base
+        .clone()
+        .unwrap();
+    let missing: Vec<_> = image
+        .iter()
+        .filter(|(p, _)| !p.ends_with(&base))
+        .cloned()
+        .collect();
+    let err = boot(&restart_from(missing), SHARDS)
+        .err()
+        .expect("missing base refused");
     assert!(err.contains(&base) && err.contains("missing"), "{err}");
 
-    let err = boot(&restart_from(image.clone()), 3).err().expect("shard count change refused");
+    let err = boot(&restart_from(image.clone()), 3)
+        .err()
+        .expect("shard count change refused");
     assert!(err.contains("--shards 2"), "{err}");
 
-    assert!(boot(&restart_from(image), SHARDS).is_ok(), "the intact image still starts");
+    assert!(
+        boot(&restart_from(image), SHARDS).is_ok(),
+        "the intact image still starts"
+    );
 }
 
 #[test]
@@ -301,7 +349,11 @@ fn one_shard_failing_its_base_aborts_and_old_generation_plus_new_incr_stay_autho
     let after = node.persistence.manifest().unwrap();
     for (old, new) in before.shards.iter().zip(&after.shards) {
         assert_eq!(old.base, new.base, "old base kept");
-        assert_eq!(new.incrs.len(), old.incrs.len() + 1, "old incrs + the new incr");
+        assert_eq!(
+            new.incrs.len(),
+            old.incrs.len() + 1,
+            "old incrs + the new incr"
+        );
         assert_eq!(&new.incrs[..old.incrs.len()], &old.incrs[..]);
     }
     // Writes after the abort go to the new incr and survive a machine crash.
@@ -311,7 +363,10 @@ fn one_shard_failing_its_base_aborts_and_old_generation_plus_new_incr_stay_autho
     let io2 = restart_from(io.0.disk_image(true));
     let node2 = boot(&io2, SHARDS).unwrap();
     for i in 0..10 {
-        assert_eq!(run_cmd(&io2, &node2, &["GET", &format!("c{i}")]), Frame::bulk("2"));
+        assert_eq!(
+            run_cmd(&io2, &node2, &["GET", &format!("c{i}")]),
+            Frame::bulk("2")
+        );
     }
     // And a later rewrite succeeds and folds everything into one generation.
     node2.persistence.fail_base_of_shard(None);
@@ -343,7 +398,10 @@ fn rewrite_under_load(freeze_after: Option<u64>) -> (TestIo, Counts, u64) {
     let start_ops = io.0.disk_ops();
     io.0.freeze_disk_after_ops(freeze_after.map(|k| start_ops + k));
     let started = super::bgrewriteaof(&node, &io);
-    assert_eq!(started, Frame::Simple("Background append only file rewriting started".into()));
+    assert_eq!(
+        started,
+        Frame::Simple("Background append only file rewriting started".into())
+    );
     let done = Rc::new(std::cell::Cell::new(0usize));
     for key in keys.clone() {
         let (i, n, c, d) = (io.clone(), node.clone(), counts.clone(), done.clone());
@@ -389,7 +447,10 @@ fn check_recovery(image: Vec<(PathBuf, Vec<u8>)>, counts: &Counts, what: &str) {
 fn writes_during_a_rewrite_land_exactly_once() {
     let (io, counts, _) = rewrite_under_load(None);
     for (key, (acked, attempted)) in &counts {
-        assert_eq!(acked, attempted, "{key}: every INCR acknowledged without faults");
+        assert_eq!(
+            acked, attempted,
+            "{key}: every INCR acknowledged without faults"
+        );
     }
     check_recovery(io.0.disk_image(true), &counts, "no crash, machine image");
 }
@@ -399,12 +460,23 @@ fn writes_during_a_rewrite_land_exactly_once() {
 #[test]
 fn crash_at_every_disk_op_of_the_rewrite_recovers_exactly_the_acknowledged_state() {
     let (_, _, total_ops) = rewrite_under_load(None);
-    assert!(total_ops > 20, "the rewrite does real disk work ({total_ops} ops)");
+    assert!(
+        total_ops > 20,
+        "the rewrite does real disk work ({total_ops} ops)"
+    );
     let mut states = 0u64;
     for k in 0..=total_ops {
         let (io, counts, _) = rewrite_under_load(Some(k));
-        check_recovery(io.0.disk_image(false), &counts, &format!("process crash after op {k}"));
-        check_recovery(io.0.disk_image(true), &counts, &format!("machine crash after op {k}"));
+        check_recovery(
+            io.0.disk_image(false),
+            &counts,
+            &format!("process crash after op {k}"),
+        );
+        check_recovery(
+            io.0.disk_image(true),
+            &counts,
+            &format!("machine crash after op {k}"),
+        );
         states += 2;
     }
     eprintln!("enumerated {states} crash states ({total_ops} disk ops x 2 crash kinds)");
