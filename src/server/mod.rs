@@ -236,7 +236,7 @@ async fn recover_shard<I: Io>(
     // shard's base and incr files (persistence.rs, persist/parts.rs).
     let parts = node
         .persistence
-        .shard_parts(io, config, shard_id)
+        .shard_parts(io, config, shard_id, &|| node.has_failed())
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
     let (aof, report) = Aof::open_parts(io.clone(), options, &parts, &mut replay)

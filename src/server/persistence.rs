@@ -48,6 +48,8 @@ use crate::shard::state::Shard;
 /// Bound on each wait of the coordinator for one shard's rewrite step (base writing
 /// included): past it the rewrite aborts.
 pub const REWRITE_STEP_TIMEOUT_MS: u64 = 600_000;
+/// How often a shard waiting for shard 0's manifest load re-checks for a failed start.
+pub const STARTUP_POLL_INTERVAL_MS: u64 = 100;
 /// How often the automatic rewrite checks the AOF's growth.
 pub const AUTO_REWRITE_CHECK_INTERVAL_MS: u64 = 1_000;
 
@@ -113,12 +115,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Persistence {
     /// Start-up: shard 0 loads (or, on a first start, creates) the manifest; every shard
-    /// then gets its files. `Err` is the actionable refusal text.
+    /// then gets its files. `Err` is the actionable refusal text. The other shards wait
+    /// for shard 0, re-checking `abort` (another shard failed) every
+    /// [`STARTUP_POLL_INTERVAL_MS`], so a failed shard 0 never leaves them hanging.
     pub async fn shard_parts<I: Io>(
         &self,
         io: &I,
         config: &Config,
         shard_id: u16,
+        abort: &dyn Fn() -> bool,
     ) -> Result<ShardParts, String> {
         if shard_id == 0 {
             let result = self.load_or_create(io, config).await;
@@ -131,7 +136,11 @@ impl Persistence {
                 result?;
                 break;
             }
-            listener.await;
+            if abort() {
+                return Err("another shard failed to start".to_string());
+            }
+            let poll = io.sleep(Duration::from_millis(STARTUP_POLL_INTERVAL_MS));
+            futures_lite::future::or(listener, poll).await;
         }
         let manifest = lock(&self.manifest);
         let parts = manifest
@@ -182,6 +191,8 @@ impl Persistence {
         };
         self.next_seq
             .store(manifest.seq.max(max_seq_on_disk) + 1, Ordering::SeqCst);
+        self.base_size_bytes
+            .store(base_sizes(io, &dir, &manifest).await, Ordering::SeqCst);
         *lock(&self.manifest) = Some(manifest);
         Ok(())
     }
@@ -255,6 +266,18 @@ fn check_loaded(m: &Manifest, names: &[String], shards: u16, dir: &Path) -> Resu
         }
     }
     Ok(())
+}
+
+/// The summed size of the manifest's base files (0 for a missing or unreadable one:
+/// recovery reports those).
+async fn base_sizes<I: Io>(io: &I, dir: &Path, m: &Manifest) -> u64 {
+    let mut total = 0;
+    for base in m.shards.iter().filter_map(|p| p.base.as_ref()) {
+        if let Ok(file) = io.open(&dir.join(base), crate::io::OpenMode::Read).await {
+            total += crate::io::File::len(&file).await.unwrap_or(0);
+        }
+    }
+    total
 }
 
 /// Removes data files no manifest names (an aborted rewrite's leftovers) and a stray

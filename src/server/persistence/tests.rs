@@ -125,7 +125,12 @@ fn config(shards: u16) -> Config {
 
 /// Boots a node; `Err` is the start-up refusal text.
 fn boot(io: &TestIo, shards: u16) -> Result<Arc<Node>, String> {
-    let node = Node::new(config(shards));
+    boot_with(io, config(shards))
+}
+
+fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
+    let shards = config.shards;
+    let node = Node::new(config);
     let error: Rc<RefCell<Option<String>>> = Rc::default();
     for id in 0..shards {
         let (n, i, e) = (node.clone(), io.clone(), error.clone());
@@ -503,4 +508,36 @@ fn sequence_numbers_resume_above_files_on_disk() {
     let m = node2.persistence.manifest().unwrap();
     assert!(m.seq > 50, "seq {} resumed above the leftover's 50", m.seq);
     assert_eq!(run_cmd(&io2, &node2, &["GET", "a"]), Frame::bulk("1"));
+}
+
+#[test]
+fn automatic_rewrite_starts_on_growth_past_the_minimum_size() {
+    let io = TestIo(MemIo::new());
+    let mut cfg = config(SHARDS);
+    cfg.auto_aof_rewrite_percentage = 100;
+    cfg.auto_aof_rewrite_min_size = 4096;
+    let node = boot_with(&io, cfg).unwrap();
+    run_cmd(&io, &node, &["SET", "small", "x"]);
+    let idle = io.clone();
+    io.0.run(async move { idle.sleep(Duration::from_millis(2500)).await })
+        .unwrap();
+    assert!(
+        node.persistence.manifest().unwrap().shards[0]
+            .base
+            .is_none(),
+        "below min size: no rewrite"
+    );
+    let value = "v".repeat(100);
+    for i in 0..100 {
+        run_cmd(&io, &node, &["SET", &format!("key:{i}"), &value]);
+    }
+    let (i, n) = (io.clone(), node.clone());
+    io.0.run(async move {
+        while n.persistence.manifest().unwrap().shards[0].base.is_none() {
+            i.sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .expect("no automatic rewrite");
+    rewrite_and_wait(&io, &node);
+    assert!(info_persistence(&node).contains("aof_last_bgrewrite_status:ok"));
 }
