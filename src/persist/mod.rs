@@ -27,6 +27,17 @@
 //!   aof.stats() -> AofStats                           for INFO persistence
 //!   aof.flush_and_sync().await                        graceful shutdown: write + fsync all
 //! ```
+//!
+//! Multi-part AOF (manifest.rs, parts.rs; docs/formats.md and docs/durability.md):
+//!
+//! ```text
+//!   Aof::open_parts(io, opts, &ShardParts, &mut replay)  recover base + incrs as listed
+//!   aof.prepare_incr(name).await                      rewrite step: create + fsync new incr
+//!   aof.switch_to_prepared() -> Result<Lsn, _>        synchronous: later appends go to it
+//!   aof.discard_prepared()                            abort before the switch
+//!   write_base(io, opts, name, &Db, lsn, now_ms).await  write + fsync a base file
+//!   manifest::{load, commit}, check::check_aof          manifest IO, `check-aof` tool
+//! ```
 
 pub mod check;
 mod format;
