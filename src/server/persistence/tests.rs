@@ -391,9 +391,13 @@ type Counts = BTreeMap<String, (u64, u64)>;
 /// Boots, makes some acknowledged INCRs, freezes the disk `freeze_after` mutating ops
 /// later (if given), runs BGREWRITEAOF with INCRs in flight, and returns the world, the
 /// counts, and how many disk ops the rewrite phase took.
-fn rewrite_under_load(freeze_after: Option<u64>) -> (TestIo, Counts, u64) {
+fn rewrite_under_load(
+    freeze_after: Option<u64>,
+    fail_base_of: Option<u16>,
+) -> (TestIo, Counts, u64) {
     let io = TestIo(MemIo::new());
     let node = boot(&io, SHARDS).unwrap();
+    node.persistence.fail_base_of_shard(fail_base_of);
     let keys: Vec<String> = (0..KEYS).map(|i| format!("counter:{i}")).collect();
     let counts: Rc<RefCell<Counts>> = Rc::default();
     for key in &keys {
@@ -450,7 +454,7 @@ fn check_recovery(image: Vec<(PathBuf, Vec<u8>)>, counts: &Counts, what: &str) {
 
 #[test]
 fn writes_during_a_rewrite_land_exactly_once() {
-    let (io, counts, _) = rewrite_under_load(None);
+    let (io, counts, _) = rewrite_under_load(None, None);
     for (key, (acked, attempted)) in &counts {
         assert_eq!(
             acked, attempted,
@@ -460,32 +464,41 @@ fn writes_during_a_rewrite_land_exactly_once() {
     check_recovery(io.0.disk_image(true), &counts, "no crash, machine image");
 }
 
-/// Crash after every mutating disk op of the rewrite (and of both manifest commits, and
-/// of the appends that run concurrently), with both crash images.
-#[test]
-fn crash_at_every_disk_op_of_the_rewrite_recovers_exactly_the_acknowledged_state() {
-    let (_, _, total_ops) = rewrite_under_load(None);
+/// Runs the enumeration for one scenario; returns the number of crash states checked.
+fn enumerate_crashes(fail_base_of: Option<u16>) -> u64 {
+    let (_, _, total_ops) = rewrite_under_load(None, fail_base_of);
     assert!(
         total_ops > 20,
         "the rewrite does real disk work ({total_ops} ops)"
     );
     let mut states = 0u64;
     for k in 0..=total_ops {
-        let (io, counts, _) = rewrite_under_load(Some(k));
-        check_recovery(
-            io.0.disk_image(false),
-            &counts,
-            &format!("process crash after op {k}"),
-        );
-        check_recovery(
-            io.0.disk_image(true),
-            &counts,
-            &format!("machine crash after op {k}"),
-        );
+        let (io, counts, _) = rewrite_under_load(Some(k), fail_base_of);
+        let what =
+            |kind: &str| format!("{kind} crash after op {k} (failing base: {fail_base_of:?})");
+        check_recovery(io.0.disk_image(false), &counts, &what("process"));
+        check_recovery(io.0.disk_image(true), &counts, &what("machine"));
         states += 2;
     }
-    eprintln!("enumerated {states} crash states ({total_ops} disk ops x 2 crash kinds)");
+    eprintln!(
+        "{fail_base_of:?}: enumerated {states} crash states ({total_ops} disk ops x 2 crash kinds)"
+    );
     assert_eq!(states, 2 * (total_ops + 1));
+    states
+}
+
+/// Crash after every mutating disk op of the rewrite (and of both manifest commits, and
+/// of the appends that run concurrently), with both crash images.
+#[test]
+fn crash_at_every_disk_op_of_the_rewrite_recovers_exactly_the_acknowledged_state() {
+    enumerate_crashes(None);
+}
+
+/// The same through an aborted rewrite (shard 1's base write fails after its switch):
+/// old generation + new incr must recover exactly, at every crash point.
+#[test]
+fn crash_at_every_disk_op_of_an_aborted_rewrite_recovers_exactly_the_acknowledged_state() {
+    enumerate_crashes(Some(1));
 }
 
 /// Predecessor bug 14: sequence numbers resume above every file on disk, so a leftover
