@@ -31,6 +31,11 @@ enum Event {
 }
 
 fn main() {
+    // `tidemark check-aof DIR [--fix]` (src/persist/check.rs), before the server's flags.
+    let raw: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    if raw.get(1).map(String::as_str) == Some("check-aof") {
+        std::process::exit(check_aof_command(&raw[2..]));
+    }
     // Before any thread exists (compio's blocking pool included), so that every thread
     // inherits the mask and only the signal thread's sigwait sees SIGINT/SIGTERM.
     let signals = block_exit_signals();
@@ -83,6 +88,32 @@ fn main() {
 }
 
 /// Logs `msg` as an error, prints it to stderr, and exits 1.
+/// `check-aof DIR [--fix]`: prints one line per file, returns the exit code (0 all OK or
+/// fixed, 1 otherwise, 2 usage).
+fn check_aof_command(args: &[String]) -> i32 {
+    let fix = args.iter().any(|a| a == "--fix");
+    let dirs: Vec<&String> = args.iter().filter(|a| *a != "--fix").collect();
+    let [dir] = dirs.as_slice() else {
+        eprintln!("usage: tidemark check-aof DIR [--fix]   (DIR is the AOF directory, e.g. ./appendonlydir)");
+        return 2;
+    };
+    let runtime = match build_runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tidemark check-aof: cannot create an io_uring runtime: {e}");
+            return 1;
+        }
+    };
+    let io = UringIo::new(0);
+    let path = std::path::PathBuf::from(dir.as_str());
+    let report = runtime.block_on(tidemark::persist::check::check_aof(&io, &path, fix));
+    for line in &report.lines {
+        println!("{line}");
+    }
+    println!("{}", if report.ok { "AOF is valid" } else { "AOF is NOT valid" });
+    i32::from(!report.ok)
+}
+
 fn fail(msg: &str) -> ! {
     tracing::error!("{msg}");
     eprintln!("tidemark: {msg}");

@@ -17,6 +17,7 @@ mod keys;
 mod sets;
 mod lists;
 mod strings;
+pub mod rewrite;
 mod table;
 pub(crate) mod zsets;
 

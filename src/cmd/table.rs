@@ -138,6 +138,8 @@ static TABLE: &[CommandSpec] = &[
           "Get the UNIX time stamp of the last successful save to disk", "1.0.0", ["@admin", "@fast", "@dangerous"], None),
     spec!("command", -1, ["loading", "stale"], 0, 0, 0, Route::Connection, "server",
           "Get array of Redis command details", "2.8.13", ["@slow", "@connection"], None),
+    spec!("bgrewriteaof", 1, ["admin", "noscript", "no_async_loading"], 0, 0, 0, Route::Connection, "server",
+          "Asynchronously rewrite the append-only file", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
 ];
 
 /// Every family's slice of the table, in `COMMAND` order.

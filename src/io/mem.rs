@@ -67,6 +67,21 @@ struct DiskState {
     dirs: BTreeSet<PathBuf>,
     faults: MemFaults,
     stats: MemDiskStats,
+    /// Mutating disk operations so far (crash-point enumeration).
+    ops: u64,
+    /// Once `ops` reaches this, every mutating operation fails without effect.
+    freeze_at_ops: Option<u64>,
+}
+
+impl DiskState {
+    /// Counts one mutating operation, or refuses it once the disk is frozen.
+    fn op(&mut self) -> io::Result<()> {
+        if self.freeze_at_ops.is_some_and(|at| self.ops >= at) {
+            return Err(io::Error::other("disk frozen at a test crash point"));
+        }
+        self.ops += 1;
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -202,6 +217,31 @@ impl MemIo {
     /// Disk operation counters.
     pub fn disk_stats(&self) -> MemDiskStats {
         self.world.disk.borrow().stats
+    }
+
+    /// Mutating disk operations (write, sync, set_len, create, rename, remove, sync_dir)
+    /// done so far; used to enumerate crash points.
+    pub fn disk_ops(&self) -> u64 {
+        self.world.disk.borrow().ops
+    }
+
+    /// Crash-point enumeration: once `disk_ops()` reaches `at`, every later mutating
+    /// operation fails (EIO) without effect, so the disk stays as it was after op `at`.
+    pub fn freeze_disk_after_ops(&self, at: Option<u64>) {
+        self.world.disk.borrow_mut().freeze_at_ops = at;
+    }
+
+    /// Every file: `(path, bytes)` — the current bytes (`durable == false`: what survives a
+    /// process crash) or the durable image (what survives a machine crash).
+    pub fn disk_image(&self, durable: bool) -> Vec<(PathBuf, Vec<u8>)> {
+        let disk = self.world.disk.borrow();
+        disk.files
+            .iter()
+            .map(|(path, f)| {
+                let f = f.borrow();
+                (path.clone(), if durable { f.durable.clone() } else { f.data.clone() })
+            })
+            .collect()
     }
 
     /// Machine crash (power loss): every file reverts to its durable image.
@@ -421,6 +461,7 @@ impl MemFile {
             self.io.sleep(delay).await;
         }
         let mut disk = world.disk.borrow_mut();
+        disk.op()?;
         let mut file = self.data.borrow_mut();
         if disk.faults.fail_next_syncs > 0 {
             disk.faults.fail_next_syncs -= 1;
@@ -461,6 +502,9 @@ impl File for MemFile {
             self.io.sleep(delay).await;
         }
         let mut disk = self.io.world.disk.borrow_mut();
+        if let Err(error) = disk.op() {
+            return (Err(error), buf);
+        }
         disk.stats.writes += 1;
         let (count, error) = if let Some(kind) = disk.faults.fail_writes_with {
             (0, Some(io::Error::new(kind, "injected write failure")))
@@ -498,7 +542,10 @@ impl File for MemFile {
     }
 
     async fn set_len(&self, len: u64) -> io::Result<()> {
-        self.io.world.disk.borrow_mut().stats.set_lens += 1;
+        let mut disk = self.io.world.disk.borrow_mut();
+        disk.op()?;
+        disk.stats.set_lens += 1;
+        drop(disk);
         let mut file = self.data.borrow_mut();
         file.data.resize(len as usize, 0);
         Ok(())
@@ -523,11 +570,13 @@ impl Disk for MemIo {
         let data = match (existing, mode) {
             (None, OpenMode::Read | OpenMode::ReadWrite) => return Err(not_found(path)),
             (None, OpenMode::CreateReadWrite | OpenMode::CreateTruncate) => {
+                disk.op()?;
                 let data = Rc::new(RefCell::new(FileData::default()));
                 disk.files.insert(path.to_path_buf(), data.clone());
                 data
             }
             (Some(data), OpenMode::CreateTruncate) => {
+                disk.op()?;
                 data.borrow_mut().data.clear();
                 data
             }
@@ -541,6 +590,7 @@ impl Disk for MemIo {
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut disk = self.world.disk.borrow_mut();
+        disk.op()?;
         let data = disk.files.remove(from).ok_or_else(|| not_found(from))?;
         disk.files.insert(to.to_path_buf(), data);
         Ok(())
@@ -548,6 +598,7 @@ impl Disk for MemIo {
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut disk = self.world.disk.borrow_mut();
+        disk.op()?;
         disk.files
             .remove(path)
             .map(|_| ())
@@ -555,7 +606,8 @@ impl Disk for MemIo {
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let disk = self.world.disk.borrow();
+        let mut disk = self.world.disk.borrow_mut();
+        disk.op()?;
         if disk.dirs.contains(path) {
             Ok(())
         } else {

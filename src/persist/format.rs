@@ -25,6 +25,10 @@ pub const FRAME_HEADER_LEN_BYTES: usize = 24;
 /// Largest record payload accepted when writing or reading (1 GiB).
 pub const RECORD_PAYLOAD_MAX_BYTES: usize = 1 << 30;
 
+/// `FileHeader::flags` bit: the file is a base (a snapshot as reconstruction commands,
+/// records numbered 1..n, `base_lsn` = the shard LSN the snapshot covers).
+pub const FILE_FLAG_BASE: u16 = 1;
+
 /// The fixed-size header at offset 0 of a shard's AOF file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileHeader {
@@ -34,7 +38,7 @@ pub struct FileHeader {
     pub shard_id: u16,
     /// The shard count of the server that created the file.
     pub shard_count: u16,
-    /// Reserved, 0 in version 1.
+    /// Bit 0 ([`FILE_FLAG_BASE`]): a base file; other bits 0.
     pub flags: u16,
     /// The LSN just before the first frame: the first frame carries `base_lsn + 1`.
     pub base_lsn: Lsn,

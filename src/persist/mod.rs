@@ -27,8 +27,22 @@
 //!   aof.stats() -> AofStats                           for INFO persistence
 //!   aof.flush_and_sync().await                        graceful shutdown: write + fsync all
 //! ```
+//!
+//! Multi-part AOF (manifest.rs, parts.rs; docs/formats.md and docs/durability.md):
+//!
+//! ```text
+//!   Aof::open_parts(io, opts, &ShardParts, &mut replay)  recover base + incrs as listed
+//!   aof.prepare_incr(name).await                      rewrite step: create + fsync new incr
+//!   aof.switch_to_prepared() -> Result<Lsn, _>        synchronous: later appends go to it
+//!   aof.discard_prepared()                            abort before the switch
+//!   write_base(io, opts, name, &Db, lsn, now_ms).await  write + fsync a base file
+//!   manifest::{load, commit}, check::check_aof          manifest IO, `check-aof` tool
+//! ```
 
+pub mod check;
 mod format;
+pub mod manifest;
+mod parts;
 pub mod rdb;
 mod recovery;
 mod writer;
@@ -36,9 +50,11 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_rewrite;
+#[cfg(test)]
 mod tests_writer;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -51,7 +67,11 @@ use crate::io::{with_timeout, Clock, Disk, OpenMode, Spawn};
 use crate::resp::Frame;
 use crate::server::config::{Config, FsyncPolicy};
 
-pub use format::{FILE_HEADER_LEN_BYTES, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES};
+pub use format::{
+    FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
+};
+pub use manifest::{Manifest, PartKind, ShardParts};
+pub use parts::{write_base, BaseWritten};
 
 /// Log sequence number: the position of a record in its shard's log, starting at 1 and
 /// increasing by exactly 1 per record, across restarts.
@@ -147,6 +167,10 @@ pub enum AofError {
     InvalidOptions { detail: String },
     /// `append` was given no arguments (a record needs at least the command name).
     EmptyRecord,
+    /// A file the manifest names does not exist: start-up is refused.
+    MissingFile { path: PathBuf, detail: String },
+    /// A rewrite step was asked out of order (no prepared incr, switch already running).
+    RewriteState { detail: String },
 }
 
 impl fmt::Display for AofError {
@@ -182,6 +206,15 @@ impl fmt::Display for AofError {
             ),
             AofError::InvalidOptions { detail } => write!(f, "invalid AOF options: {detail}"),
             AofError::EmptyRecord => f.write_str("an AOF record needs at least the command name"),
+            AofError::MissingFile { path, detail } => write!(
+                f,
+                "{} is named by the AOF manifest but is missing ({detail}); refusing to start: \
+                 replaying the other files would silently lose its writes. Restore the file, or \
+                 inspect the directory with `tidemark check-aof {}`",
+                path.display(),
+                path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+            AofError::RewriteState { detail } => write!(f, "AOF rewrite: {detail}"),
         }
     }
 }
@@ -260,10 +293,17 @@ impl<I: Disk> Clone for Aof<I> {
 /// State shared between the handles and the writer task.
 struct Shared<I: Disk> {
     io: I,
-    path: PathBuf,
+    /// The file appends go to (the shard's last incr). Replaced only by the writer, at a
+    /// switch, once the old file is fully written and fsynced.
+    path: RefCell<PathBuf>,
     opts: AofOptions,
-    salt: u32,
-    file: I::File,
+    /// The salt `append` encodes new frames with (the newest file's).
+    salt: Cell<u32>,
+    file: RefCell<Rc<I::File>>,
+    /// A new incr created by `prepare_incr`, not yet switched to.
+    prepared: RefCell<Option<NextIncr<I::File>>>,
+    /// The incr a switch is moving to (set by `switch_to_prepared`, taken by the writer).
+    switching: RefCell<Option<NextIncr<I::File>>>,
     st: RefCell<State>,
     /// Wakes the writer: records were buffered, a sync was requested, handles dropped.
     work: Event,
@@ -277,8 +317,22 @@ impl<I: Disk> Drop for Shared<I> {
     }
 }
 
+/// A new incr file with its header written and fsynced.
+pub(crate) struct NextIncr<F> {
+    file: Rc<F>,
+    path: PathBuf,
+    salt: u32,
+}
+
 /// Mutable state. Byte offsets are file offsets.
 struct State {
+    /// During a switch: frames for the OLD file appended before the switch and not yet
+    /// handed to the writer (LSNs up to `old_last_lsn`). `buf` then holds new-file frames.
+    old_buf: Vec<u8>,
+    /// The last LSN that belongs to the old file during a switch.
+    old_last_lsn: Lsn,
+    /// A switch is in progress (`switching` is set).
+    switch_pending: bool,
     next_lsn: Lsn,
     /// Encoded frames appended but not yet handed to the writer: LSNs
     /// `handed_lsn + 1 ..= next_lsn - 1`.
@@ -336,7 +390,8 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             .await
             .map_err(|e| AofError::io(&path, "open", e))?;
         let fresh_salt = recovery::fresh_salt(&io, opts.shard_id);
-        let rec = recovery::recover(&file, &path, &opts, fresh_salt, replay).await?;
+        let rec = recovery::recover(&file, &path, &opts, None, fresh_salt, replay).await?;
+        recovery::truncate_torn(&file, &path, &rec).await?;
         if rec.created {
             // Make the new file's name durable, and the AOF dir's own entry in case
             // create_dir_all just made it.
@@ -355,16 +410,55 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             bytes: rec.end_offset,
             truncated_bytes: rec.truncated_bytes,
         };
+        Ok((
+            Aof::start(io, opts, path, file, rec.header.salt, &report),
+            report,
+        ))
+    }
+
+    /// Opens a shard's multi-part log as the manifest lists it (`parts`): loads the base,
+    /// then replays every incr in order, LSNs continuing across files; appends go to the
+    /// last incr. See `parts.rs` for the rules (missing file, torn tails, LSN floor).
+    pub async fn open_parts(
+        io: I,
+        opts: AofOptions,
+        parts: &ShardParts,
+        replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
+    ) -> Result<(Aof<I>, RecoveryReport), AofError> {
+        let opened = parts::recover_parts(&io, &opts, parts, replay).await?;
+        let aof = Aof::start(
+            io,
+            opts,
+            opened.path,
+            opened.file,
+            opened.salt,
+            &opened.report,
+        );
+        Ok((aof, opened.report))
+    }
+
+    /// Builds the handle after recovery and spawns the writer task.
+    fn start(
+        io: I,
+        opts: AofOptions,
+        path: PathBuf,
+        file: I::File,
+        salt: u32,
+        report: &RecoveryReport,
+    ) -> Aof<I> {
         let state = State {
-            next_lsn: rec.last_lsn + 1,
+            old_buf: Vec::new(),
+            old_last_lsn: 0,
+            switch_pending: false,
+            next_lsn: report.last_lsn + 1,
             buf: Vec::new(),
             inflight_bytes: 0,
-            base_len: rec.end_offset,
+            base_len: report.bytes,
             retained: Vec::new(),
-            handed_lsn: rec.last_lsn,
-            write_pos: rec.end_offset,
-            written_lsn: rec.last_lsn,
-            durable_lsn: rec.last_lsn,
+            handed_lsn: report.last_lsn,
+            write_pos: report.bytes,
+            written_lsn: report.last_lsn,
+            durable_lsn: report.last_lsn,
             durable_cap_lsn: None,
             unsynced_since: None,
             failed: None,
@@ -375,16 +469,80 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         };
         let shared = Rc::new(Shared {
             io: io.clone(),
-            path,
+            path: RefCell::new(path),
             opts,
-            salt: rec.header.salt,
-            file,
+            salt: Cell::new(salt),
+            file: RefCell::new(Rc::new(file)),
+            prepared: RefCell::new(None),
+            switching: RefCell::new(None),
             st: RefCell::new(state),
             work: Event::new(),
             progress: Event::new(),
         });
         io.spawn_local(writer::run(Rc::downgrade(&shared)));
-        Ok((Aof { shared }, report))
+        Aof { shared }
+    }
+
+    /// Rewrite step (a): creates the new incr `name` in the AOF dir, writes its header and
+    /// fsyncs it, and keeps it for [`Aof::switch_to_prepared`]. Appends still go to the
+    /// current file. The caller makes the name durable (manifest commit step 1).
+    pub async fn prepare_incr(&self, name: &str) -> Result<(), AofError> {
+        let sh = &self.shared;
+        if sh.prepared.borrow().is_some() || sh.switching.borrow().is_some() {
+            let detail = "a new incr is already prepared or being switched to".to_string();
+            return Err(AofError::RewriteState { detail });
+        }
+        let next = parts::create_incr(&sh.io, &sh.opts, name).await?;
+        *sh.prepared.borrow_mut() = Some(next);
+        Ok(())
+    }
+
+    /// Drops a prepared incr (aborted rewrite before the switch). Its file stays on disk
+    /// (the manifest may name it); the caller removes it only if no manifest does.
+    pub fn discard_prepared(&self) {
+        self.shared.prepared.borrow_mut().take();
+    }
+
+    /// Rewrite step (b), synchronous — call it in the same step as the keyspace snapshot,
+    /// with no `.await` in between: every record appended so far belongs to the old files
+    /// (LSNs up to the returned LSN, which the snapshot covers), every later one to the
+    /// prepared incr. The writer finishes the old file (write + fsync) before it writes a
+    /// byte to the new one, so the LSNs on disk never have a hole.
+    pub fn switch_to_prepared(&self) -> Result<Lsn, AofError> {
+        let sh = &self.shared;
+        let Some(next) = sh.prepared.borrow_mut().take() else {
+            let detail = "switch without a prepared incr".to_string();
+            return Err(AofError::RewriteState { detail });
+        };
+        let mut st = sh.st.borrow_mut();
+        assert!(
+            !st.switch_pending,
+            "prepare_incr refuses while a switch runs"
+        );
+        st.old_buf = std::mem::take(&mut st.buf);
+        st.old_last_lsn = st.next_lsn - 1;
+        st.switch_pending = true;
+        sh.salt.set(next.salt);
+        *sh.switching.borrow_mut() = Some(next);
+        let lsn = st.old_last_lsn;
+        drop(st);
+        sh.work.notify(1);
+        Ok(lsn)
+    }
+
+    /// The options this AOF was opened with.
+    pub fn options(&self) -> &AofOptions {
+        &self.shared.opts
+    }
+
+    /// True while a switch has not completed (the old file is still being finished).
+    pub fn switch_pending(&self) -> bool {
+        self.shared.st.borrow().switch_pending
+    }
+
+    /// The path of the file appends go to (after a switch completes: the new incr).
+    pub fn current_path(&self) -> PathBuf {
+        self.shared.path.borrow().clone()
     }
 
     /// Encodes one record (`args[0]` is the command name) into the in-memory buffer and
@@ -403,7 +561,7 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         }
         let lsn = st.next_lsn;
         let durable = st.durable_lsn;
-        format::encode_frame(&mut st.buf, sh.salt, lsn, durable, args)
+        format::encode_frame(&mut st.buf, sh.salt.get(), lsn, durable, args)
             .map_err(|bytes| AofError::RecordTooLarge { bytes })?;
         st.next_lsn += 1;
         drop(st);
@@ -542,5 +700,5 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
 }
 
 fn buffered_bytes(st: &State) -> u64 {
-    st.buf.len() as u64 + st.inflight_bytes
+    st.buf.len() as u64 + st.old_buf.len() as u64 + st.inflight_bytes
 }

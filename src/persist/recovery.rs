@@ -37,8 +37,8 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::format::{
-    frame_crc_ok, resp_array_decode, FileHeader, FrameHeader, FILE_HEADER_LEN_BYTES,
-    FORMAT_VERSION, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
+    frame_crc_ok, resp_array_decode, FileHeader, FrameHeader, FILE_FLAG_BASE,
+    FILE_HEADER_LEN_BYTES, FORMAT_VERSION, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
 };
 use super::{AofError, AofOptions, Lsn};
 use crate::io::{Clock, File};
@@ -58,6 +58,9 @@ pub(crate) struct Recovered {
     pub truncated_bytes: u64,
     /// True if a fresh header was written (the caller syncs the directory).
     pub created: bool,
+    /// Why the scan stopped before the end of the file (a torn tail not yet truncated:
+    /// the caller decides, see [`truncate_torn`]).
+    pub torn_reason: Option<String>,
 }
 
 /// A salt for a new file, from the clock (deterministic under the simulator). Not a
@@ -75,6 +78,7 @@ pub(crate) async fn recover<F: File>(
     file: &F,
     path: &Path,
     opts: &AofOptions,
+    prev_lsn: Option<Lsn>,
     fresh_salt: u32,
     replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
 ) -> Result<Recovered, AofError> {
@@ -100,13 +104,26 @@ pub(crate) async fn recover<F: File>(
                 detail,
             });
         }
-        _ => return create(file, path, opts, fresh_salt, file_len).await,
+        _ => {
+            let mut created = create(file, path, opts, fresh_salt, file_len).await?;
+            created.last_lsn = prev_lsn.unwrap_or(0);
+            return Ok(created);
+        }
     };
     check_header(&header, path, opts)?;
+    if header.flags & FILE_FLAG_BASE != 0 {
+        let detail = "this is a base file where an incr file was expected".to_string();
+        return Err(AofError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            detail,
+        });
+    }
 
-    // Step 3: scan and replay.
+    // Step 3: scan and replay. In a multi-part log an incr continues the LSNs of the file
+    // before it (`prev_lsn`); a lone file starts after its header's `base_lsn`.
     let mut pos = FILE_HEADER_LEN_BYTES as u64;
-    let mut last_lsn = header.base_lsn;
+    let mut last_lsn = prev_lsn.unwrap_or(header.base_lsn);
     let mut records = 0u64;
     let reason = loop {
         let frame = match reader
@@ -138,8 +155,8 @@ pub(crate) async fn recover<F: File>(
         pos += frame.0.frame_len();
     };
 
-    // Steps 4-6.
-    let mut truncated_bytes = 0;
+    // Steps 4-5 (step 6, the truncation, is the caller's: see `truncate_torn`).
+    let mut torn_reason = None;
     if pos < file_len {
         if let Some((offset, later)) = find_watermark_above(&mut reader, pos, last_lsn, header.salt)
             .await
@@ -156,27 +173,120 @@ pub(crate) async fn recover<F: File>(
                 detail,
             });
         }
-        truncated_bytes = file_len - pos;
-        file.set_len(pos).await.map_err(io_err("set_len"))?;
-        tracing::warn!(
-            path = %path.display(),
-            offset = pos,
-            bytes_dropped = truncated_bytes,
-            last_lsn,
-            reason = %reason,
-            "AOF ends with a torn (never fsynced) tail: truncated it"
-        );
+        torn_reason = Some(reason);
     }
-    // Step 7.
-    file.sync_data().await.map_err(io_err("sync_data"))?;
     Ok(Recovered {
         header,
         records,
         last_lsn,
         end_offset: pos,
-        truncated_bytes,
+        truncated_bytes: file_len - pos,
         created: false,
+        torn_reason,
     })
+}
+
+/// Steps 6-7: truncates a torn tail found by [`recover`] (logged with `tracing::warn!`)
+/// and fsyncs the file, so the recovered prefix is durable before the writer publishes it.
+pub(crate) async fn truncate_torn<F: File>(
+    file: &F,
+    path: &Path,
+    rec: &Recovered,
+) -> Result<(), AofError> {
+    let io_err = |op: &'static str| move |e| AofError::io(path, op, e);
+    if let Some(reason) = &rec.torn_reason {
+        file.set_len(rec.end_offset)
+            .await
+            .map_err(io_err("set_len"))?;
+        tracing::warn!(
+            path = %path.display(),
+            offset = rec.end_offset,
+            bytes_dropped = rec.truncated_bytes,
+            last_lsn = rec.last_lsn,
+            reason = %reason,
+            "AOF ends with a torn (never fsynced) tail: truncated it"
+        );
+    }
+    file.sync_data().await.map_err(io_err("sync_data"))
+}
+
+/// Loads a base file (written whole and fsynced before any manifest named it, so every
+/// defect is corruption, never a torn tail): header with [`FILE_FLAG_BASE`], then frames
+/// numbered 1, 2, … (record indexes, not shard LSNs) up to exactly the end of the file.
+/// Calls `replay(0, args)` per record. Returns `(snapshot_lsn, records)`: the shard LSN
+/// the base covers (the header's `base_lsn`) and how many records it held.
+pub(crate) async fn load_base<F: File>(
+    file: &F,
+    path: &Path,
+    opts: &AofOptions,
+    replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
+) -> Result<(Lsn, u64), AofError> {
+    let io_err = |op: &'static str| move |e| AofError::io(path, op, e);
+    let corrupt = |offset: u64, detail: String| AofError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        detail: format!("{detail} (base files are fsynced before use: this is corruption)"),
+    };
+    let file_len = file.len().await.map_err(io_err("len"))?;
+    let mut reader = Reader {
+        file,
+        file_len,
+        start: 0,
+        window: Vec::new(),
+    };
+    let head = reader
+        .get(0, FILE_HEADER_LEN_BYTES)
+        .await
+        .map_err(io_err("read"))?;
+    let header = match head.map(FileHeader::decode) {
+        Some(Ok(header)) => header,
+        Some(Err(detail)) => return Err(corrupt(0, detail)),
+        None => {
+            return Err(corrupt(
+                0,
+                format!("file is {file_len} bytes, shorter than a header"),
+            ))
+        }
+    };
+    check_header(&header, path, opts)?;
+    if header.flags & FILE_FLAG_BASE == 0 {
+        return Err(corrupt(
+            0,
+            "an incr file where a base file was expected".to_string(),
+        ));
+    }
+    let mut pos = FILE_HEADER_LEN_BYTES as u64;
+    let mut records = 0u64;
+    while pos < file_len {
+        let (head, payload) = match reader
+            .frame_at(pos, header.salt)
+            .await
+            .map_err(io_err("read"))?
+        {
+            Ok(frame) => frame,
+            Err(reason) => return Err(corrupt(pos, reason)),
+        };
+        if head.lsn != records + 1 {
+            return Err(corrupt(
+                pos,
+                format!(
+                    "record index {} where {} was expected",
+                    head.lsn,
+                    records + 1
+                ),
+            ));
+        }
+        let args = resp_array_decode(&payload)
+            .map_err(|d| corrupt(pos, format!("malformed payload: {d}")))?;
+        replay(0, args).map_err(|detail| AofError::Replay {
+            path: path.to_path_buf(),
+            lsn: 0,
+            detail,
+        })?;
+        records += 1;
+        pos += head.frame_len();
+    }
+    Ok((header.base_lsn, records))
 }
 
 /// Step 1: a missing, empty or never-synced file gets a fresh header.
@@ -221,6 +331,7 @@ async fn create<F: File>(
         end_offset: FILE_HEADER_LEN_BYTES as u64,
         truncated_bytes: old_len,
         created: true,
+        torn_reason: None,
     })
 }
 

@@ -33,6 +33,8 @@ use crate::server::config::FsyncPolicy;
 
 enum Step {
     Retry,
+    /// A switch to a new incr is pending: finish the old file, then swap.
+    Switch,
     Sync,
     Write,
     /// Nothing to do: sleep until woken, or until this monotonic deadline.
@@ -53,6 +55,11 @@ pub(crate) async fn run<I: Clock + Disk + 'static>(weak: Weak<Shared<I>>) {
                 pause.await;
                 let Some(sh) = weak.upgrade() else { return };
                 retry(&sh).await;
+            }
+            Step::Switch => {
+                switch(&sh, now).await;
+                drop(sh);
+                futures_lite::future::yield_now().await;
             }
             Step::Sync => {
                 sync(&sh, now).await;
@@ -86,6 +93,9 @@ fn next_step<I: Disk>(sh: &Shared<I>, now: Duration) -> Step {
     if st.failed.is_some() {
         return Step::Retry;
     }
+    if st.switch_pending {
+        return Step::Switch;
+    }
     // Under `no` after a failed fsync, LSNs above the cap can never become durable.
     let syncable = st
         .durable_cap_lsn
@@ -114,16 +124,69 @@ fn next_step<I: Disk>(sh: &Shared<I>, now: Duration) -> Step {
     Step::Idle(if everysec && unsynced { deadline } else { None })
 }
 
+/// A switch (see `Aof::switch_to_prepared`): write the old file's last frames, fsync it
+/// (whatever the policy: the new file must never hold an LSN whose predecessor could be
+/// lost), then make the new incr the file appends go to. Any failure latches; the retry
+/// finishes the old file and the next iteration switches again.
+async fn switch<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
+    let (old, last_lsn) = {
+        let mut st = sh.st.borrow_mut();
+        (std::mem::take(&mut st.old_buf), st.old_last_lsn)
+    };
+    if !old.is_empty() {
+        write_chunk(sh, old, last_lsn).await;
+        if sh.st.borrow().failed.is_some() {
+            return;
+        }
+    }
+    let unsynced = {
+        let st = sh.st.borrow();
+        st.durable_lsn < st.written_lsn || !st.retained.is_empty() || st.unsynced_since.is_some()
+    };
+    if unsynced && !sync(sh, now).await {
+        return;
+    }
+    let Some(next) = sh.switching.borrow_mut().take() else {
+        sh.st.borrow_mut().switch_pending = false;
+        return;
+    };
+    {
+        let mut st = sh.st.borrow_mut();
+        assert!(
+            st.old_buf.is_empty() && st.inflight_bytes == 0,
+            "old file not finished"
+        );
+        st.write_pos = crate::persist::FILE_HEADER_LEN_BYTES as u64;
+        st.base_len = st.write_pos;
+        st.retained.clear();
+        st.unsynced_since = None;
+        st.switch_pending = false;
+    }
+    *sh.file.borrow_mut() = next.file;
+    *sh.path.borrow_mut() = next.path;
+    tracing::info!(path = %sh.path.borrow().display(), lsn = last_lsn, "AOF appends switched to a new incr file");
+    sh.progress.notify(usize::MAX);
+}
+
 /// Takes the whole buffer and writes it at the end of the file.
 async fn write_buffered<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
-    let (chunk, last_lsn, pos) = {
+    let (chunk, last_lsn) = {
         let mut st = sh.st.borrow_mut();
-        let chunk = std::mem::take(&mut st.buf);
+        (std::mem::take(&mut st.buf), st.next_lsn - 1)
+    };
+    write_chunk(sh, chunk, last_lsn).await;
+}
+
+/// Writes `chunk` (frames up to `last_lsn`) at the end of the current file.
+async fn write_chunk<I: Clock + Disk>(sh: &Rc<Shared<I>>, chunk: Vec<u8>, last_lsn: u64) {
+    let pos = {
+        let mut st = sh.st.borrow_mut();
         st.inflight_bytes = chunk.len() as u64;
-        (chunk, st.next_lsn - 1, st.write_pos)
+        st.write_pos
     };
     let chunk_len = chunk.len() as u64;
-    let (result, chunk) = write_all_at(&sh.file, chunk, pos).await;
+    let file = sh.file.borrow().clone();
+    let (result, chunk) = write_all_at(&*file, chunk, pos).await;
     let now = sh.io.monotonic();
     {
         let mut st = sh.st.borrow_mut();
@@ -157,8 +220,8 @@ fn append_retained(st: &mut State, chunk: Vec<u8>) {
     }
 }
 
-/// fsyncs and publishes `durable_lsn`.
-async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
+/// fsyncs and publishes `durable_lsn`; false if the fsync failed (latched).
+async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) -> bool {
     let (target_lsn, target_pos) = {
         let mut st = sh.st.borrow_mut();
         let late = st
@@ -169,7 +232,9 @@ async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
         }
         (st.written_lsn, st.write_pos)
     };
-    let result = sh.file.sync_data().await;
+    let file = sh.file.borrow().clone();
+    let result = file.sync_data().await;
+    let ok = result.is_ok();
     {
         let mut st = sh.st.borrow_mut();
         let st = &mut *st;
@@ -201,6 +266,7 @@ async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
         }
     }
     sh.progress.notify(usize::MAX);
+    ok
 }
 
 fn publish_durable(st: &mut State, lsn: u64) {
@@ -214,7 +280,13 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
     let (base, data, last_lsn) = {
         let mut st = sh.st.borrow_mut();
         let st = &mut *st;
-        if !st.buf.is_empty() {
+        if st.switch_pending {
+            // Mid-switch: only the old file's frames belong here; `buf` holds new-file
+            // frames (another salt), written after the switch completes.
+            let old = std::mem::take(&mut st.old_buf);
+            append_retained(st, old);
+            st.handed_lsn = st.old_last_lsn;
+        } else if !st.buf.is_empty() {
             // Records appended before the latch: write them in the same pass.
             let buf = std::mem::take(&mut st.buf);
             append_retained(st, buf);
@@ -223,7 +295,8 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
         (st.base_len, std::mem::take(&mut st.retained), st.handed_lsn)
     };
     let len = data.len() as u64;
-    let (result, data) = rewrite(&sh.file, base, data).await;
+    let file = sh.file.borrow().clone();
+    let (result, data) = rewrite(&*file, base, data).await;
     let mut guard = sh.st.borrow_mut();
     let st = &mut *guard;
     match result {
@@ -235,12 +308,12 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
             publish_durable(st, last_lsn);
             st.unsynced_since = None;
             st.failed = None;
-            tracing::info!(path = %sh.path.display(), lsn = last_lsn, "AOF write error cleared: log rewritten and fsynced");
+            tracing::info!(path = %sh.path.borrow().display(), lsn = last_lsn, "AOF write error cleared: log rewritten and fsynced");
         }
         Err(error) => {
             st.retained = data;
             st.last_error = Some(format!("retry: {error}"));
-            tracing::warn!(path = %sh.path.display(), %error, "AOF retry failed; still refusing writes");
+            tracing::warn!(path = %sh.path.borrow().display(), %error, "AOF retry failed; still refusing writes");
         }
     }
     drop(guard);
@@ -263,7 +336,7 @@ async fn rewrite<F: File>(file: &F, base: u64, data: Vec<u8>) -> (io::Result<()>
 }
 
 fn latch<I: Disk>(sh: &Shared<I>, st: &mut State, op: &str, error: &io::Error) {
-    tracing::error!(path = %sh.path.display(), op, %error, "AOF {op} failed: refusing writes until a retry succeeds");
+    tracing::error!(path = %sh.path.borrow().display(), op, %error, "AOF {op} failed: refusing writes until a retry succeeds");
     st.failed = Some(strerror_text(error));
     st.last_error = Some(format!("{op}: {error}"));
 }

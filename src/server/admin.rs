@@ -45,6 +45,11 @@ pub async fn handle<I: Io>(
         "info" => info::info(router, node, args).await,
         "command" => cmd::command_command(args),
         "save" | "bgsave" | "lastsave" => crate::server::snapshot::command(router, node, spec.name).await,
+        // AOF rewrite (src/server/persistence.rs).
+        "bgrewriteaof" => match node.arc() {
+            Some(node) => crate::server::persistence::bgrewriteaof(&node, &router.shard.io),
+            None => Frame::error("ERR server is shutting down"),
+        },
         other => Frame::error(format!("ERR internal: no handler for '{other}'")),
     };
     AdminOutcome::Reply(reply)
@@ -191,14 +196,10 @@ fn config_params(config: &Config) -> Vec<(&'static str, String)> {
         ("appendonly", yes_no(config.appendonly)),
         ("appenddirname", config.appenddirname.clone()),
         ("appendfsync", config.appendfsync.as_str().to_string()),
-        (
-            "aof-fsync-timeout-ms",
-            config.aof_fsync_timeout_ms.to_string(),
-        ),
-        (
-            "requirepass",
-            config.requirepass.clone().unwrap_or_default(),
-        ),
+        ("aof-fsync-timeout-ms", config.aof_fsync_timeout_ms.to_string()),
+        ("auto-aof-rewrite-percentage", config.auto_aof_rewrite_percentage.to_string()),
+        ("auto-aof-rewrite-min-size", config.auto_aof_rewrite_min_size.to_string()),
+        ("requirepass", config.requirepass.clone().unwrap_or_default()),
         ("maxclients", config.maxclients.to_string()),
         ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
         ("hz", config.hz.to_string()),
@@ -284,6 +285,11 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         },
         "proto-max-bulk-len" => config.proto_max_bulk_len = number(value)?.max(1024),
         "cross-shard-timeout-ms" => config.cross_shard_timeout_ms = number(value)?.max(1),
+        "auto-aof-rewrite-percentage" => config.auto_aof_rewrite_percentage = number(value)?,
+        "auto-aof-rewrite-min-size" => {
+            config.auto_aof_rewrite_min_size = crate::server::cli::parse_memory(value)
+                .ok_or_else(|| "argument must be a memory value".to_string())?
+        }
         "save" => {}
         _ => return Err("can't set immutable config".to_string()),
     }

@@ -106,6 +106,18 @@ pub const SETTINGS: &[Setting] = &[
         "A write waiting longer than this for its fsync gets an error [default: 5000]",
         set_aof_fsync_timeout_ms,
     ),
+    s(
+        "auto-aof-rewrite-percentage",
+        "PERCENT",
+        "Rewrite the AOF when it grew by this much since the last rewrite; 0 = off [default: 100]",
+        set_auto_aof_rewrite_percentage,
+    ),
+    s(
+        "auto-aof-rewrite-min-size",
+        "BYTES",
+        "No automatic AOF rewrite below this size; units like 64mb accepted [default: 64mb]",
+        set_auto_aof_rewrite_min_size,
+    ),
     s("requirepass", "PASSWORD", "Clients must AUTH with this password [default: none]", set_requirepass),
     s("maxclients", "N", "Most simultaneous clients [default: 10000]", set_maxclients),
     s(
@@ -486,6 +498,19 @@ fn set_appenddirname(c: &mut Config, v: &[String]) -> Result<(), String> {
 
 fn set_aof_fsync_timeout_ms(c: &mut Config, v: &[String]) -> Result<(), String> {
     c.aof_fsync_timeout_ms = int_in(v, 1, i64::MAX as u64)?;
+    Ok(())
+}
+
+fn set_auto_aof_rewrite_percentage(c: &mut Config, v: &[String]) -> Result<(), String> {
+    c.auto_aof_rewrite_percentage = int_in(v, 0, i64::MAX as u64)?;
+    Ok(())
+}
+
+fn set_auto_aof_rewrite_min_size(c: &mut Config, v: &[String]) -> Result<(), String> {
+    let text = one(v)?;
+    c.auto_aof_rewrite_min_size = parse_memory(text).ok_or_else(|| {
+        format!("'{text}' is not valid; accepted: a byte count, optionally with a unit (b, k, kb, m, mb, g, gb)")
+    })?;
     Ok(())
 }
 

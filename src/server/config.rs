@@ -93,6 +93,11 @@ pub struct Config {
     /// `save`: RDB snapshot points as `(seconds, changes)` pairs; empty disables them.
     /// Stored for the RDB snapshotter; Redis's default is `3600 1 300 100 60 10000`.
     pub save: Vec<(u64, u64)>,
+    /// `auto-aof-rewrite-percentage`: rewrite when the AOF grew by this many percent over
+    /// its size after the last rewrite; 0 disables the automatic rewrite.
+    pub auto_aof_rewrite_percentage: u64,
+    /// `auto-aof-rewrite-min-size`: no automatic rewrite below this AOF size, in bytes.
+    pub auto_aof_rewrite_min_size: u64,
     /// Test-only defects; see [`Defects`].
     pub defects: Defects,
 }
@@ -119,6 +124,8 @@ impl Default for Config {
             loglevel: "notice".to_string(),
             logfile: String::new(),
             save: vec![(3600, 1), (300, 100), (60, 10_000)],
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             defects: Defects::default(),
         }
     }

@@ -112,7 +112,7 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
                 used as f64 / (1024.0 * 1024.0)
             )
         }
-        "persistence" => render_persistence(out, &config, &node.snapshot, stats),
+        "persistence" => render_persistence(out, node, &config, stats, now_ms),
         "stats" => write!(
             out,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n",
@@ -137,10 +137,12 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
 
 fn render_persistence(
     out: &mut String,
+    node: &Node,
     config: &crate::server::config::Config,
-    snapshot: &crate::server::snapshot::SnapshotState,
     stats: &[Option<ShardStats>],
+    now_ms: u64,
 ) -> std::fmt::Result {
+    let snapshot = &node.snapshot;
     let all_ok = stats.iter().flatten().all(|s| s.aof_last_write_ok);
     let error = stats
         .iter()
@@ -149,11 +151,15 @@ fn render_persistence(
         .unwrap_or_default();
     write!(
         out,
-        "# Persistence\r\nloading:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:{}\r\naof_last_write_error:{}\r\naof_current_size:{}\r\naof_buffer_length:{}\r\naof_fsyncs:{}\r\naof_loaded_records:{}\r\naof_truncated_bytes:{}\r\nappendfsync:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n",
+        "# Persistence\r\nloading:0\r\naof_enabled:{}\r\n{}aof_last_write_status:{}\r\naof_last_write_error:{}\r\naof_buffer_length:{}\r\naof_fsyncs:{}\r\naof_loaded_records:{}\r\naof_truncated_bytes:{}\r\nappendfsync:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n",
         u8::from(config.appendonly),
+        // Rewrite fields, aof_base_size and aof_current_size (persistence.rs).
+        node.persistence.info_fields(
+            sum(stats, |s| s.aof_current_size_bytes),
+            now_ms,
+        ),
         if all_ok { "ok" } else { "err" },
         error,
-        sum(stats, |s| s.aof_current_size_bytes),
         sum(stats, |s| s.aof_buffer_len_bytes),
         sum(stats, |s| s.aof_fsyncs),
         sum(stats, |s| s.aof_loaded_records),

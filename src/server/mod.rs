@@ -18,6 +18,7 @@ pub mod config;
 pub mod conn;
 pub mod info;
 pub mod snapshot;
+pub mod persistence;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -58,6 +59,11 @@ pub struct Node {
     pub start_ms: AtomicU64,
     /// RDB snapshot state (SAVE/BGSAVE/LASTSAVE, INFO persistence).
     pub snapshot: snapshot::SnapshotState,
+    /// AOF manifest and rewrite state (src/server/persistence.rs).
+    pub persistence: persistence::Persistence,
+    /// This node itself, so a command handler holding `&Node` can start a background task
+    /// (BGREWRITEAOF) that outlives it.
+    me: std::sync::Weak<Node>,
 }
 
 /// A one-way start-up gate counting arrivals; executor-agnostic.
@@ -106,7 +112,8 @@ impl Node {
             senders.push(tx);
             receivers.push(Some(rx));
         }
-        Arc::new(Node {
+        Arc::new_cyclic(|me| Node {
+            me: me.clone(),
             config: RwLock::new(config),
             senders,
             receivers: Mutex::new(receivers),
@@ -121,7 +128,13 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             start_ms: AtomicU64::new(0),
             snapshot: snapshot::SnapshotState::default(),
+            persistence: persistence::Persistence::default(),
         })
+    }
+
+    /// An owning handle to this node (`None` only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Node>> {
+        self.me.upgrade()
     }
 
     /// Number of shards.
@@ -182,7 +195,7 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
         .and_then(|mut r| r.get_mut(usize::from(shard_id)).and_then(Option::take))
         .ok_or_else(|| StartError(format!("shard {shard_id} started twice or out of range")))?;
     // Step 1 and 2: keyspace and recovery.
-    let shard = Rc::new(recover_shard(&io, &config, shard_id, node.shards).await?);
+    let shard = Rc::new(recover_shard(&io, &node, &config, shard_id).await?);
     // Step 3: wait for every shard.
     node.ready.arrive();
     node.ready
@@ -205,6 +218,10 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
         };
         io.spawn_local(snapshot::save_rules_loop(parts, node.clone()));
     }
+    if shard_id == 0 && config.appendonly {
+        // AOF automatic rewrite by growth (persistence.rs).
+        io.spawn_local(persistence::auto_rewrite(node.clone(), shard.clone()));
+    }
     // Step 5: bind (shard 0 first) and serve.
     let listener = bind_listener(&io, &node, &config, shard_id).await?;
     conn::accept_loop(shard, node, listener).await;
@@ -213,10 +230,11 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
 
 async fn recover_shard<I: Io>(
     io: &I,
+    node: &Node,
     config: &Config,
     shard_id: u16,
-    shards: u16,
 ) -> Result<Shard<I>, StartError> {
+    let shards = node.shards;
     let shard = Shard::new(shard_id, io.clone(), Db::new(io.random_u64()), None);
     if !config.appendonly {
         let loaded = {
@@ -240,7 +258,14 @@ async fn recover_shard<I: Io>(
         shard.replay(&args)
     };
     let started = io.monotonic();
-    let (aof, report) = Aof::open(io.clone(), options, &mut replay)
+    // Multi-part AOF: the instance manifest (loaded/created once, by shard 0) names this
+    // shard's base and incr files (persistence.rs, persist/parts.rs).
+    let parts = node
+        .persistence
+        .shard_parts(io, config, shard_id, &|| node.has_failed())
+        .await
+        .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
+    let (aof, report) = Aof::open_parts(io.clone(), options, &parts, &mut replay)
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
     tracing::info!(
@@ -311,6 +336,7 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                 let dirty = shard.dirty.get();
                 let _ = request.reply.try_send(Response::Snapshot(Box::new(db), dirty));
             }
+            Job::Rewrite(job) => persistence::serve_rewrite_job(&shard, job, request.reply),
             Job::Command(args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
                     let _ = request

@@ -57,6 +57,8 @@ pub enum Job {
     Stats,
     /// Clone the keyspace at this instant (a consistent point for an RDB save).
     Snapshot,
+    /// One step of BGREWRITEAOF (src/server/persistence.rs).
+    Rewrite(crate::server::persistence::RewriteJob),
 }
 
 /// The answer to a [`Job`].
@@ -67,6 +69,8 @@ pub enum Response {
     Stats(Box<ShardStats>),
     /// The answer to `Job::Snapshot`: the keyspace clone and the shard's write counter.
     Snapshot(Box<crate::keyspace::Db>, u64),
+    /// The answer to `Job::Rewrite`.
+    Rewrite(Result<crate::server::persistence::RewriteAnswer, String>),
 }
 
 /// One request in a shard's inbound queue, with the channel its answer goes back on.

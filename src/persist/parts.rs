@@ -1,0 +1,275 @@
+//! The multi-part log of one shard: recovery of base + incrs as the manifest lists them,
+//! creation of a new incr, and writing a new base from a keyspace snapshot.
+//!
+//! Recovery rules (docs/formats.md, "Multi-part recovery"):
+//! 1. every listed file must exist (`AofError::MissingFile`): an incr without its base, or
+//!    a lost incr, refuses start-up rather than silently dropping writes;
+//! 2. the base (if any) is loaded whole; any defect is corruption (it was fsynced before
+//!    the manifest named it); its header's `base_lsn` S is the LSN it covers;
+//! 3. each incr is replayed in order, its first record carrying the previous file's last
+//!    LSN + 1 (the base's S, or the header's `base_lsn` for the first incr of generation 1);
+//! 4. a torn tail is accepted only in the last incr that holds records: a torn tail in an
+//!    earlier incr followed by records in a later one is corruption (the writer fsyncs a
+//!    file completely before it writes a byte to the next one);
+//! 5. torn tails are truncated and every incr fsynced; the shard's last LSN must reach the
+//!    LSN the manifest recorded as durable, else files were lost → `Corrupt`.
+//!
+//! What can fail here: IO errors, the refusals above, and base writing errors (returned
+//! to the rewrite, which aborts; the old generation stays authoritative).
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::format::{
+    encode_frame, FileHeader, FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FORMAT_VERSION,
+};
+use super::manifest::ShardParts;
+use super::recovery::{self, Recovered};
+use super::{AofError, AofOptions, Lsn, NextIncr, RecoveryReport};
+use crate::io::{Clock, Disk, File, OpenMode};
+use crate::keyspace::Db;
+
+/// A base file is written in chunks of about this many bytes, yielding between chunks so
+/// the shard keeps serving while its base is written.
+pub const BASE_WRITE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The shard's files after recovery: the last incr, open for appends.
+pub(crate) struct Opened<F> {
+    pub path: PathBuf,
+    pub file: F,
+    pub salt: u32,
+    pub report: RecoveryReport,
+}
+
+async fn open_listed<D: Disk>(io: &D, path: &Path, mode: OpenMode) -> Result<D::File, AofError> {
+    match io.open(path, mode).await {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AofError::MissingFile {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }),
+        Err(e) => Err(AofError::io(path, "open", e)),
+    }
+}
+
+/// Rules 1-5 of the module docs.
+pub(crate) async fn recover_parts<I: Clock + Disk>(
+    io: &I,
+    opts: &AofOptions,
+    parts: &ShardParts,
+    replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
+) -> Result<Opened<I::File>, AofError> {
+    if opts.shard_count == 0 || opts.shard_id >= opts.shard_count || parts.incrs.is_empty() {
+        let detail = format!(
+            "shard {} of {} with {} incr files",
+            opts.shard_id,
+            opts.shard_count,
+            parts.incrs.len()
+        );
+        return Err(AofError::InvalidOptions { detail });
+    }
+    let mut prev: Option<Lsn> = None;
+    let mut records = 0u64;
+    if let Some(base) = &parts.base {
+        let path = opts.dir.join(base);
+        let file = open_listed(io, &path, OpenMode::Read).await?;
+        let (lsn, n) = recovery::load_base(&file, &path, opts, replay).await?;
+        prev = Some(lsn);
+        records += n;
+    }
+    let mut opened: Vec<(PathBuf, I::File, Recovered)> = Vec::with_capacity(parts.incrs.len());
+    let mut created = false;
+    for name in &parts.incrs {
+        let path = opts.dir.join(name);
+        let file = open_listed(io, &path, OpenMode::ReadWrite).await?;
+        let salt = recovery::fresh_salt(io, opts.shard_id);
+        let rec = recovery::recover(&file, &path, opts, prev, salt, replay).await?;
+        if rec.records > 0 {
+            if let Some((torn_path, torn)) = opened
+                .iter()
+                .find_map(|(p, _, r)| r.torn_reason.as_ref().map(|t| (p, t)))
+            {
+                return Err(AofError::Corrupt {
+                    path: torn_path.clone(),
+                    offset: 0,
+                    detail: format!(
+                        "{torn}, but the later incr {} holds records: a file is fsynced \
+                         completely before the next one is written, so this is corruption",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        created |= rec.created;
+        records += rec.records;
+        prev = Some(rec.last_lsn);
+        opened.push((path, file, rec));
+    }
+    for (path, file, rec) in &opened {
+        recovery::truncate_torn(file, path, rec).await?;
+    }
+    if created {
+        io.sync_dir(&opts.dir)
+            .await
+            .map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
+    }
+    let truncated_bytes: u64 = opened
+        .iter()
+        .filter(|(_, _, r)| r.torn_reason.is_some())
+        .map(|(_, _, r)| r.truncated_bytes)
+        .sum();
+    let (path, file, rec) = opened.pop().expect("at least one incr");
+    if rec.last_lsn < parts.lsn {
+        return Err(AofError::Corrupt {
+            path,
+            offset: rec.end_offset,
+            detail: format!(
+                "the shard's log ends at LSN {} but the manifest recorded LSN {} as durable: \
+                 fsynced data is missing",
+                rec.last_lsn, parts.lsn
+            ),
+        });
+    }
+    Ok(Opened {
+        path,
+        file,
+        salt: rec.header.salt,
+        report: RecoveryReport {
+            records,
+            last_lsn: rec.last_lsn,
+            bytes: rec.end_offset,
+            truncated_bytes,
+        },
+    })
+}
+
+/// Creates `dir/name` (truncating a leftover), writes an incr header and fsyncs it.
+pub(crate) async fn create_incr<I: Clock + Disk>(
+    io: &I,
+    opts: &AofOptions,
+    name: &str,
+) -> Result<NextIncr<I::File>, AofError> {
+    let path = opts.dir.join(name);
+    let file = io
+        .open(&path, OpenMode::CreateTruncate)
+        .await
+        .map_err(|e| AofError::io(&path, "create", e))?;
+    let salt = recovery::fresh_salt(io, opts.shard_id) ^ 0x5bd1_e995;
+    let header = FileHeader {
+        version: FORMAT_VERSION,
+        shard_id: opts.shard_id,
+        shard_count: opts.shard_count,
+        flags: 0,
+        base_lsn: 0,
+        salt,
+    };
+    write_all(&file, &path, header.encode().to_vec(), 0).await?;
+    file.sync_data()
+        .await
+        .map_err(|e| AofError::io(&path, "sync_data", e))?;
+    Ok(NextIncr {
+        file: std::rc::Rc::new(file),
+        path,
+        salt,
+    })
+}
+
+async fn write_all<F: File>(
+    file: &F,
+    path: &Path,
+    bytes: Vec<u8>,
+    pos: u64,
+) -> Result<(), AofError> {
+    let total = bytes.len();
+    let (result, bytes) = file.write_at(bytes, pos).await;
+    let mut done = result.map_err(|e| AofError::io(path, "write_at", e))?;
+    while done < total {
+        let rest = bytes[done..].to_vec();
+        match file.write_at(rest, pos + done as u64).await.0 {
+            Ok(0) => {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
+                return Err(AofError::io(path, "write_at", e));
+            }
+            Ok(n) => done += n,
+            Err(e) => return Err(AofError::io(path, "write_at", e)),
+        }
+    }
+    Ok(())
+}
+
+/// What [`write_base`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseWritten {
+    /// The base's file name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// Reconstruction records written.
+    pub records: u64,
+}
+
+/// Rewrite step (c): writes `snapshot` (the shard's keyspace at LSN `snapshot_lsn`) as
+/// the base file `dir/name` — header with [`FILE_FLAG_BASE`] and `base_lsn =
+/// snapshot_lsn`, then one frame per reconstruction command
+/// (`crate::cmd::rewrite::commands_for`), numbered 1..n — yielding every
+/// [`BASE_WRITE_CHUNK_BYTES`], then fsyncs it. `now_ms` lets keys already expired be
+/// skipped. `Err` (text) aborts the rewrite; the caller removes the partial file.
+pub async fn write_base<I: Clock + Disk>(
+    io: &I,
+    opts: &AofOptions,
+    name: &str,
+    snapshot: &Db,
+    snapshot_lsn: Lsn,
+    now_ms: u64,
+) -> Result<BaseWritten, String> {
+    let path = opts.dir.join(name);
+    let text = |e: AofError| e.to_string();
+    let file = io
+        .open(&path, OpenMode::CreateTruncate)
+        .await
+        .map_err(|e| format!("create {}: {e}", path.display()))?;
+    let salt = recovery::fresh_salt(io, opts.shard_id) ^ 0x27d4_eb2f;
+    let header = FileHeader {
+        version: FORMAT_VERSION,
+        shard_id: opts.shard_id,
+        shard_count: opts.shard_count,
+        flags: FILE_FLAG_BASE,
+        base_lsn: snapshot_lsn,
+        salt,
+    };
+    let mut pos = 0u64;
+    let mut chunk = header.encode().to_vec();
+    let mut records = 0u64;
+    for (key, entry) in snapshot.iter() {
+        for command in crate::cmd::rewrite::commands_for(key, entry, now_ms)? {
+            records += 1;
+            encode_frame(&mut chunk, salt, records, 0, &command).map_err(|bytes| {
+                format!("key {key:?}: record of {bytes} bytes is over the limit")
+            })?;
+        }
+        if chunk.len() >= BASE_WRITE_CHUNK_BYTES {
+            let len = chunk.len() as u64;
+            write_all(&file, &path, std::mem::take(&mut chunk), pos)
+                .await
+                .map_err(text)?;
+            pos += len;
+            futures_lite::future::yield_now().await;
+        }
+    }
+    let len = chunk.len() as u64;
+    if len > 0 {
+        write_all(&file, &path, chunk, pos).await.map_err(text)?;
+        pos += len;
+    }
+    file.sync_data()
+        .await
+        .map_err(|e| format!("fsync {}: {e}", path.display()))?;
+    debug_assert!(pos >= FILE_HEADER_LEN_BYTES as u64);
+    Ok(BaseWritten {
+        name: name.to_string(),
+        size_bytes: pos,
+        records,
+    })
+}
