@@ -32,7 +32,9 @@ enum Event {
 
 fn main() {
     // `tidemark check-aof DIR [--fix]` (src/persist/check.rs), before the server's flags.
-    let raw: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let raw: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     if raw.get(1).map(String::as_str) == Some("check-aof") {
         std::process::exit(check_aof_command(&raw[2..]));
     }
@@ -110,7 +112,14 @@ fn check_aof_command(args: &[String]) -> i32 {
     for line in &report.lines {
         println!("{line}");
     }
-    println!("{}", if report.ok { "AOF is valid" } else { "AOF is NOT valid" });
+    println!(
+        "{}",
+        if report.ok {
+            "AOF is valid"
+        } else {
+            "AOF is NOT valid"
+        }
+    );
     i32::from(!report.ok)
 }
 

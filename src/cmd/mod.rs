@@ -14,10 +14,10 @@ mod expire;
 mod hashes;
 mod introspect;
 mod keys;
-mod sets;
 mod lists;
-mod strings;
 pub mod rewrite;
+mod sets;
+mod strings;
 mod table;
 pub(crate) mod zsets;
 
@@ -312,7 +312,10 @@ pub fn movable_key_indexes(args: &[Bytes]) -> Vec<usize> {
     if let Some(keys) = zsets::movable_key_indexes(args) {
         return keys;
     }
-    if args.first().is_some_and(|n| n.eq_ignore_ascii_case(b"sintercard")) {
+    if args
+        .first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"sintercard"))
+    {
         let numkeys = args.get(1).and_then(|n| parse_i64(n)).unwrap_or(0).max(0) as usize;
         return (2..(2 + numkeys).min(args.len())).collect();
     }

@@ -3,12 +3,16 @@
 //! (`crate::persist::write_base`) are made of these (Redis does the same in its
 //! `rewriteAppendOnlyFile`: one command per key, TTLs as absolute `PEXPIREAT`).
 //!
-//! What can fail here: a value type whose reconstruction is not written yet returns `Err`
-//! (the rewrite then aborts and the old generation stays authoritative — never a base
-//! missing keys).
+//! Collections become `RPUSH`/`SADD`/`HSET`/`ZADD` commands of at most
+//! [`REWRITE_ITEMS_PER_COMMAND`] elements, followed by `PEXPIREAT` when the key has a TTL.
+//!
+//! What can fail here: nothing today; the `Result` stays so a future type without a
+//! reconstruction aborts the rewrite (the old generation stays authoritative) instead of
+//! writing a base that misses keys.
 
 use bytes::Bytes;
 
+use crate::keyspace::zset::score::format_score;
 use crate::keyspace::{Entry, Value};
 
 /// The commands that rebuild `key` holding `entry`, in replay order. Strings:
@@ -20,24 +24,67 @@ pub fn commands_for(key: &Bytes, entry: &Entry, now_ms: u64) -> Result<Vec<Vec<B
     if entry.expire_at_ms.is_some_and(|at| at <= now_ms) {
         return Ok(Vec::new());
     }
-    let mut command = match &entry.value {
-        Value::Str(value) => vec![Bytes::from_static(b"SET"), key.clone(), value.clone()],
-        // INTEGRATOR: fill each arm as the collection types land (e.g. RPUSH for lists,
-        // HSET for hashes, SADD for sets, ZADD for sorted sets, in chunks of at most a few
-        // thousand elements per command), then append the PEXPIREAT below.
-        Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => {
-            return Err(format!(
-                "AOF rewrite does not support {} values yet (key {:?})",
-                entry.value.type_name(),
-                String::from_utf8_lossy(key)
-            ))
+    let mut commands = match &entry.value {
+        Value::Str(value) => {
+            let mut set = vec![Bytes::from_static(b"SET"), key.clone(), value.clone()];
+            if let Some(at) = entry.expire_at_ms {
+                set.push(Bytes::from_static(b"PXAT"));
+                set.push(Bytes::from(at.to_string()));
+            }
+            return Ok(vec![set]);
         }
+        Value::List(list) => chunked(b"RPUSH", key, list.iter().map(|item| vec![item.clone()])),
+        Value::Set(set) => chunked(b"SADD", key, set.iter().map(|m| vec![m.clone()])),
+        Value::Hash(hash) => chunked(
+            b"HSET",
+            key,
+            hash.iter().map(|(f, v)| vec![f.clone(), v.clone()]),
+        ),
+        Value::ZSet(zset) => chunked(
+            b"ZADD",
+            key,
+            zset.iter()
+                .map(|(m, score)| vec![Bytes::from(format_score(score)), m.clone()]),
+        ),
     };
     if let Some(at) = entry.expire_at_ms {
-        command.push(Bytes::from_static(b"PXAT"));
-        command.push(Bytes::from(at.to_string()));
+        commands.push(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            Bytes::from(at.to_string()),
+        ]);
     }
-    Ok(vec![command])
+    Ok(commands)
+}
+
+/// Elements per reconstruction command of a collection (Redis: `AOF_REWRITE_ITEMS_PER_CMD`).
+pub const REWRITE_ITEMS_PER_COMMAND: usize = 64;
+
+/// `NAME key e1 e2 …` commands of at most [`REWRITE_ITEMS_PER_COMMAND`] elements each
+/// (an element is one or more arguments, e.g. a hash field and its value).
+fn chunked(
+    name: &'static [u8],
+    key: &Bytes,
+    elements: impl Iterator<Item = Vec<Bytes>>,
+) -> Vec<Vec<Bytes>> {
+    let mut commands = Vec::new();
+    let mut current: Vec<Bytes> = Vec::new();
+    let mut count = 0;
+    for element in elements {
+        if count == 0 {
+            current = vec![Bytes::from_static(name), key.clone()];
+        }
+        current.extend(element);
+        count += 1;
+        if count == REWRITE_ITEMS_PER_COMMAND {
+            commands.push(std::mem::take(&mut current));
+            count = 0;
+        }
+    }
+    if count > 0 {
+        commands.push(current);
+    }
+    commands
 }
 
 #[cfg(test)]
@@ -73,5 +120,54 @@ mod tests {
             commands_for(&key, &ttl, 500).unwrap().is_empty(),
             "expired keys are skipped"
         );
+    }
+
+    #[test]
+    fn collections_replay_to_the_same_value() {
+        use crate::cmd::{execute, ExecCtx};
+        use crate::keyspace::Db;
+        let mut source = Db::new(7);
+        let mut log = Vec::new();
+        let mut random = || 4u64;
+        let mut ctx = ExecCtx {
+            now_ms: 1_000,
+            random: &mut random,
+            propagate: &mut log,
+            replaying: false,
+        };
+        let mut run = |db: &mut Db, ctx: &mut ExecCtx, line: &str| {
+            let args: Vec<Bytes> = line
+                .split(' ')
+                .map(|a| Bytes::from(a.to_string()))
+                .collect();
+            let reply = execute(db, ctx, &args);
+            assert!(!reply.is_error(), "{line}: {reply:?}");
+        };
+        for i in 0..150 {
+            run(&mut source, &mut ctx, &format!("RPUSH l item{i}"));
+            run(&mut source, &mut ctx, &format!("SADD s m{i}"));
+            run(&mut source, &mut ctx, &format!("HSET h f{i} v{i}"));
+            run(&mut source, &mut ctx, &format!("ZADD z {}.25 m{i}", i % 7));
+        }
+        run(&mut source, &mut ctx, "PEXPIREAT h 900000");
+        let mut rebuilt = Db::new(7);
+        let mut replay_log = Vec::new();
+        let mut replay_ctx = ExecCtx {
+            now_ms: 1_000,
+            random: &mut random,
+            propagate: &mut replay_log,
+            replaying: true,
+        };
+        for key in ["l", "s", "h", "z"] {
+            let key = Bytes::from(key);
+            let entry = source.peek(&key).expect("key exists").clone();
+            let commands = commands_for(&key, &entry, 1_000).unwrap();
+            assert!(commands.len() >= 3, "150 elements take several commands");
+            for command in commands {
+                let reply = execute(&mut rebuilt, &mut replay_ctx, &command);
+                assert!(!reply.is_error(), "{command:?}: {reply:?}");
+            }
+            assert_eq!(rebuilt.peek(&key), Some(&entry), "key {key:?}");
+        }
     }
 }

@@ -239,7 +239,14 @@ impl MemIo {
             .iter()
             .map(|(path, f)| {
                 let f = f.borrow();
-                (path.clone(), if durable { f.durable.clone() } else { f.data.clone() })
+                (
+                    path.clone(),
+                    if durable {
+                        f.durable.clone()
+                    } else {
+                        f.data.clone()
+                    },
+                )
             })
             .collect()
     }

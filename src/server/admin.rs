@@ -44,7 +44,9 @@ pub async fn handle<I: Io>(
         "config" => config_command(node, args),
         "info" => info::info(router, node, args).await,
         "command" => cmd::command_command(args),
-        "save" | "bgsave" | "lastsave" => crate::server::snapshot::command(router, node, spec.name).await,
+        "save" | "bgsave" | "lastsave" => {
+            crate::server::snapshot::command(router, node, spec.name).await
+        }
         // AOF rewrite (src/server/persistence.rs).
         "bgrewriteaof" => match node.arc() {
             Some(node) => crate::server::persistence::bgrewriteaof(&node, &router.shard.io),
@@ -196,10 +198,22 @@ fn config_params(config: &Config) -> Vec<(&'static str, String)> {
         ("appendonly", yes_no(config.appendonly)),
         ("appenddirname", config.appenddirname.clone()),
         ("appendfsync", config.appendfsync.as_str().to_string()),
-        ("aof-fsync-timeout-ms", config.aof_fsync_timeout_ms.to_string()),
-        ("auto-aof-rewrite-percentage", config.auto_aof_rewrite_percentage.to_string()),
-        ("auto-aof-rewrite-min-size", config.auto_aof_rewrite_min_size.to_string()),
-        ("requirepass", config.requirepass.clone().unwrap_or_default()),
+        (
+            "aof-fsync-timeout-ms",
+            config.aof_fsync_timeout_ms.to_string(),
+        ),
+        (
+            "auto-aof-rewrite-percentage",
+            config.auto_aof_rewrite_percentage.to_string(),
+        ),
+        (
+            "auto-aof-rewrite-min-size",
+            config.auto_aof_rewrite_min_size.to_string(),
+        ),
+        (
+            "requirepass",
+            config.requirepass.clone().unwrap_or_default(),
+        ),
         ("maxclients", config.maxclients.to_string()),
         ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
         ("hz", config.hz.to_string()),

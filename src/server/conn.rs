@@ -218,7 +218,8 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                 input.clear();
                 if parser.buffered_len() > QUERY_BUFFER_BYTES_MAX {
                     tracing::warn!(client = client.id, peer = %client.peer, "closing client that reached max query buffer length");
-                    let error = b"-ERR Protocol error: client query buffer limit exceeded\r\n".to_vec();
+                    let error =
+                        b"-ERR Protocol error: client query buffer limit exceeded\r\n".to_vec();
                     let _ = stream.write_all(error).await;
                     return;
                 }

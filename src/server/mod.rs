@@ -17,8 +17,8 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod info;
-pub mod snapshot;
 pub mod persistence;
+pub mod snapshot;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -210,7 +210,9 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
     io.spawn_local(serve_requests(shard.clone(), receiver));
     io.spawn_local(active_expiry(shard.clone(), config.hz));
     if shard_id == 0 {
-        node.snapshot.last_save_s.store(io.wall_clock_ms() / 1000, Ordering::SeqCst);
+        node.snapshot
+            .last_save_s
+            .store(io.wall_clock_ms() / 1000, Ordering::SeqCst);
         let parts = snapshot::RouterParts {
             shard: shard.clone(),
             senders: node.senders.clone(),
@@ -239,9 +241,16 @@ async fn recover_shard<I: Io>(
     if !config.appendonly {
         let loaded = {
             let mut db = shard.db.borrow_mut();
-            snapshot::load_dump(io, &mut db, &config.dir, &config.dbfilename, shard_id, shards)
-                .await
-                .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?
+            snapshot::load_dump(
+                io,
+                &mut db,
+                &config.dir,
+                &config.dbfilename,
+                shard_id,
+                shards,
+            )
+            .await
+            .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?
         };
         if loaded > 0 {
             tracing::info!(shard = shard_id, keys = loaded, "DB loaded from disk");
@@ -334,7 +343,9 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
             Job::Snapshot => {
                 let db = shard.db.borrow().clone();
                 let dirty = shard.dirty.get();
-                let _ = request.reply.try_send(Response::Snapshot(Box::new(db), dirty));
+                let _ = request
+                    .reply
+                    .try_send(Response::Snapshot(Box::new(db), dirty));
             }
             Job::Rewrite(job) => persistence::serve_rewrite_job(&shard, job, request.reply),
             Job::Command(args) => {

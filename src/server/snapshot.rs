@@ -51,7 +51,11 @@ pub struct SnapshotState {
 }
 
 /// SAVE / BGSAVE / LASTSAVE.
-pub async fn command<I: Io>(router: &Router<'_, I>, node: &std::sync::Arc<Node>, name: &str) -> Frame {
+pub async fn command<I: Io>(
+    router: &Router<'_, I>,
+    node: &std::sync::Arc<Node>,
+    name: &str,
+) -> Frame {
     let state = &node.snapshot;
     match name {
         "lastsave" => Frame::Integer(state.last_save_s.load(Ordering::SeqCst) as i64),
@@ -130,7 +134,11 @@ async fn save_inner<I: Io>(router: &Router<'_, I>, node: &Node) -> Result<(), St
     let refs: Vec<&Db> = dbs.iter().collect();
     rdb::write_dbs_entries(&mut writer, &refs, now_ms).map_err(|e| e.to_string())?;
     let bytes = writer.finish();
-    let temp = config.dir.join(format!("temp-{}-{}.rdb", router.shard.id, state_counter(node)));
+    let temp = config.dir.join(format!(
+        "temp-{}-{}.rdb",
+        router.shard.id,
+        state_counter(node)
+    ));
     let target = config.dir.join(&config.dbfilename);
     write_durably(io, &temp, &target, &config.dir, bytes).await?;
     let state = &node.snapshot;
@@ -189,22 +197,40 @@ async fn write_durably<D: Disk>(
 /// `changes` writes since the last save and at least `seconds` since it — start a BGSAVE.
 /// Runs on shard 0 only.
 pub async fn save_rules_loop<I: Io>(router_parts: RouterParts<I>, node: std::sync::Arc<Node>) {
-    let RouterParts { shard, senders, timeout } = router_parts;
+    let RouterParts {
+        shard,
+        senders,
+        timeout,
+    } = router_parts;
     loop {
-        shard.io.sleep(Duration::from_millis(SAVE_RULES_CHECK_INTERVAL_MS)).await;
+        shard
+            .io
+            .sleep(Duration::from_millis(SAVE_RULES_CHECK_INTERVAL_MS))
+            .await;
         let rules = node.config().save;
         if rules.is_empty() || node.snapshot.in_progress.load(Ordering::SeqCst) {
             continue;
         }
-        let router = Router { shard: &shard, senders: &senders, shards: node.shards(), timeout };
+        let router = Router {
+            shard: &shard,
+            senders: &senders,
+            shards: node.shards(),
+            timeout,
+        };
         let stats = crate::server::info::gather(&router).await;
         let dirty: u64 = stats.iter().flatten().map(|s| s.dirty).sum();
         let changes = dirty.saturating_sub(node.snapshot.dirty_at_last_save.load(Ordering::SeqCst));
         let elapsed_s = (shard.io.wall_clock_ms() / 1000)
             .saturating_sub(node.snapshot.last_save_s.load(Ordering::SeqCst));
-        let due = rules.iter().any(|&(seconds, wanted)| changes >= wanted.max(1) && elapsed_s >= seconds);
+        let due = rules
+            .iter()
+            .any(|&(seconds, wanted)| changes >= wanted.max(1) && elapsed_s >= seconds);
         if due && !node.snapshot.in_progress.swap(true, Ordering::SeqCst) {
-            tracing::info!(changes, elapsed_s, "save rule met: background saving started");
+            tracing::info!(
+                changes,
+                elapsed_s,
+                "save rule met: background saving started"
+            );
             if let Err(reason) = save(&router, &node).await {
                 tracing::warn!(%reason, "background save failed");
             }
@@ -224,19 +250,31 @@ pub struct RouterParts<I: Io> {
 
 /// Loads this shard's keys from `dir/dbfilename` if it exists (AOF off). Keys of other
 /// shards and other databases are skipped. Returns the number of keys loaded.
-pub async fn load_dump<I: Io>(io: &I, db: &mut Db, dir: &Path, dbfilename: &str, shard_id: u16, shards: u16) -> Result<u64, String> {
+pub async fn load_dump<I: Io>(
+    io: &I,
+    db: &mut Db,
+    dir: &Path,
+    dbfilename: &str,
+    shard_id: u16,
+    shards: u16,
+) -> Result<u64, String> {
     let path: PathBuf = dir.join(dbfilename);
     let file = match io.open(&path, OpenMode::Read).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(format!("open {}: {e}", path.display())),
     };
-    let len = file.len().await.map_err(|e| format!("stat {}: {e}", path.display()))?;
+    let len = file
+        .len()
+        .await
+        .map_err(|e| format!("stat {}: {e}", path.display()))?;
     let mut bytes = Vec::with_capacity(len as usize);
     while (bytes.len() as u64) < len {
         let want = ((len as usize) - bytes.len()).min(SAVE_CHUNK_BYTES);
         let mut chunk = Vec::with_capacity(want);
-        let (result, buf) = file.read_at(std::mem::take(&mut chunk), bytes.len() as u64).await;
+        let (result, buf) = file
+            .read_at(std::mem::take(&mut chunk), bytes.len() as u64)
+            .await;
         let n = result.map_err(|e| format!("read {}: {e}", path.display()))?;
         if n == 0 {
             break;
@@ -299,4 +337,3 @@ fn value_from_rdb(value: RdbValue) -> Result<Value, String> {
         }
     })
 }
-

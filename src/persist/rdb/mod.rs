@@ -207,13 +207,12 @@ pub fn write_dbs_entries(writer: &mut RdbWriter, dbs: &[&Db], now_ms: u64) -> Re
                 Value::Str(v) => writer.write_string(key, v, ttl)?,
                 Value::List(l) => writer.write_list(key, l.iter().map(|b| &b[..]), l.len(), ttl)?,
                 Value::Set(s) => writer.write_set(key, s.iter().map(|b| &b[..]), s.len(), ttl)?,
-                Value::Hash(h) => writer.write_hash(
-                    key,
-                    h.iter().map(|(f, v)| (&f[..], &v[..])),
-                    h.len(),
-                    ttl,
-                )?,
-                Value::ZSet(z) => writer.write_zset(key, z.iter().map(|(m, s)| (&m[..], s)), z.len(), ttl)?,
+                Value::Hash(h) => {
+                    writer.write_hash(key, h.iter().map(|(f, v)| (&f[..], &v[..])), h.len(), ttl)?
+                }
+                Value::ZSet(z) => {
+                    writer.write_zset(key, z.iter().map(|(m, s)| (&m[..], s)), z.len(), ttl)?
+                }
             }
         }
     }
