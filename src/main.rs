@@ -68,6 +68,15 @@ fn main() {
             Err(e) => fail(&format!("cannot pick a free port on {}: {e}", config.bind)),
         }
     } else {
+        // Every shard binds with SO_REUSEPORT, which would silently share a port another
+        // process (also using SO_REUSEPORT) already listens on. An exclusive bind first
+        // makes "port in use" an error, as with redis-server.
+        if let Err(e) = std::net::TcpListener::bind(config.listen_addr()) {
+            fail(&format!(
+                "Could not create server TCP listening socket {}: {e}",
+                config.listen_addr()
+            ));
+        }
         None
     };
     log_banner(&config);

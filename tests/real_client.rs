@@ -186,3 +186,56 @@ fn multi_key_commands_across_shards() {
     let deleted: i64 = redis::cmd("DEL").arg(&keys).query(&mut con).unwrap();
     assert_eq!(deleted, 32);
 }
+
+#[test]
+fn a_second_server_on_a_taken_port_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--shards", "2"]);
+    let other = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["--port", &server.port.to_string(), "--dir"])
+        .arg(other.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "a taken port must be an error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    let mut con = server.client();
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG", "the first server keeps serving");
+}
+
+#[test]
+fn save_writes_a_dump_that_loads_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--shards", "2"]);
+    let port = server.port;
+    let mut con = server.client();
+    let _: () = con.set("s", "v").unwrap();
+    let _: () = redis::cmd("RPUSH").arg("l").arg("a").arg("b").query(&mut con).unwrap();
+    let _: () = redis::cmd("HSET").arg("h").arg("f").arg("1").query(&mut con).unwrap();
+    let _: () = redis::cmd("SADD").arg("st").arg("m").query(&mut con).unwrap();
+    let _: () = redis::cmd("ZADD").arg("z").arg("1.5").arg("m").query(&mut con).unwrap();
+    let _: () = redis::cmd("PEXPIRE").arg("s").arg(600_000).query(&mut con).unwrap();
+    let before: i64 = redis::cmd("LASTSAVE").query(&mut con).unwrap();
+    let ok: String = redis::cmd("SAVE").query(&mut con).unwrap();
+    assert_eq!(ok, "OK");
+    let after: i64 = redis::cmd("LASTSAVE").query(&mut con).unwrap();
+    assert!(after >= before);
+    assert!(dir.path().join("dump.rdb").exists());
+    server.kill9();
+    let server = Server::start_on(dir.path(), port, &["--shards", "2"]);
+    let mut con = server.client();
+    let s: String = con.get("s").unwrap();
+    assert_eq!(s, "v");
+    let ttl: i64 = con.pttl("s").unwrap();
+    assert!(ttl > 0 && ttl <= 600_000, "TTL kept: {ttl}");
+    let l: Vec<String> = redis::cmd("LRANGE").arg("l").arg(0).arg(-1).query(&mut con).unwrap();
+    assert_eq!(l, vec!["a", "b"]);
+    let h: String = redis::cmd("HGET").arg("h").arg("f").query(&mut con).unwrap();
+    assert_eq!(h, "1");
+    let m: i64 = redis::cmd("SISMEMBER").arg("st").arg("m").query(&mut con).unwrap();
+    assert_eq!(m, 1);
+    let z: String = redis::cmd("ZSCORE").arg("z").arg("m").query(&mut con).unwrap();
+    assert_eq!(z, "1.5");
+}
