@@ -6,11 +6,15 @@
 //! writes, fsync EIO, ENOSPC); [`net::SimNet`] models TCP (split reads, resets, node
 //! kills); [`io::SimIo`] plugs them into the server's IO seam (`tidemark::io::Io`).
 //! [`faults::FaultConfig`] holds the per-seed fault rates (swarm testing).
-//! [`scenario`] holds the placeholder scenario the CLI runs until the world exists.
+//! [`world`] runs the real tidemark server under crashes and faults with the simulated
+//! clients of [`workload`], the reference model of [`model`] and the checkers of
+//! [`check`]: [`world::run_seed`] is one seed = one run. [`scenario`] holds the older toy
+//! scenario that exercises the substrate alone.
 //!
 //! What can fail here: see each module; a run's outcome is a
 //! [`executor::RunOutcome`] and the placeholder scenario's a [`scenario::ScenarioResult`].
 
+pub mod check;
 pub mod clock;
 pub mod disk;
 pub mod executor;
@@ -19,6 +23,8 @@ pub mod io;
 pub mod model;
 pub mod net;
 pub mod scenario;
+pub mod workload;
+pub mod world;
 
 use executor::{Executor, Owner};
 
