@@ -39,7 +39,10 @@ impl Connection {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.set_nodelay(true)?;
-        Ok(Connection { reader: BufReader::new(stream.try_clone()?), writer: stream })
+        Ok(Connection {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        })
     }
 
     /// Sends commands in one write (a pipeline).
@@ -60,7 +63,12 @@ impl Connection {
     pub fn read(&mut self) -> std::io::Result<Reply> {
         let line = self.line()?;
         let (kind, rest) = line.split_at(1);
-        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad reply line {line:?}"));
+        let bad = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad reply line {line:?}"),
+            )
+        };
         match kind {
             "+" => Ok(Reply::Simple(rest.to_string())),
             "-" => Ok(Reply::Error(rest.to_string())),
@@ -97,10 +105,16 @@ impl Connection {
     fn line(&mut self) -> std::io::Result<String> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
         }
         if line.len() < 3 || !line.ends_with("\r\n") {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "short line"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "short line",
+            ));
         }
         line.truncate(line.len() - 2);
         Ok(line)

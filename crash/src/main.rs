@@ -27,7 +27,10 @@ use workload::{Ledger, Workload};
 
 /// Command-line options.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "tidemark-crash", about = "SIGKILL crash checks against the real tidemark binary")]
+#[command(
+    name = "tidemark-crash",
+    about = "SIGKILL crash checks against the real tidemark binary"
+)]
 struct Options {
     /// Path of the tidemark binary.
     #[arg(long, default_value = "target/release/tidemark")]
@@ -98,21 +101,30 @@ fn reproduce_command(options: &Options) -> String {
 }
 
 fn run(options: &Options) -> Result<String, Failure> {
-    let dir = options
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("target/crash-{}-{}", std::process::id(), options.seed)));
+    let dir = options.dir.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "target/crash-{}-{}",
+            std::process::id(),
+            options.seed
+        ))
+    });
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::Setup(format!("create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Setup(format!("create {}: {e}", dir.display())))?;
     let port = free_port()?;
     let mut rng = options.seed.max(1);
     let mut ledger = Ledger::new(options.clients);
     let mut acked_total = 0u64;
     for cycle in 0..options.cycles {
         let mut server = start(options, &dir, port)?;
-        ledger.verify(port, &options.appendfsync).map_err(Failure::Check)?;
+        ledger
+            .verify(port, &options.appendfsync)
+            .map_err(Failure::Check)?;
         let kill_after = Duration::from_millis(50 + next(&mut rng) % options.run_ms_max.max(51));
-        let mut benchmark = options.with_benchmark.then(|| start_benchmark(port)).transpose()?;
+        let mut benchmark = options
+            .with_benchmark
+            .then(|| start_benchmark(port))
+            .transpose()?;
         let workload = Workload::start(port, options.clients, cycle, &ledger);
         std::thread::sleep(kill_after);
         let _ = server.kill();
@@ -124,10 +136,16 @@ fn run(options: &Options) -> Result<String, Failure> {
         let outcome = workload.finish();
         acked_total += outcome.acked_sets;
         ledger.absorb(outcome);
-        eprintln!("cycle {cycle}: killed after {} ms; {} SETs acknowledged so far", kill_after.as_millis(), acked_total);
+        eprintln!(
+            "cycle {cycle}: killed after {} ms; {} SETs acknowledged so far",
+            kill_after.as_millis(),
+            acked_total
+        );
     }
     let mut server = start(options, &dir, port)?;
-    let checked = ledger.verify(port, &options.appendfsync).map_err(Failure::Check);
+    let checked = ledger
+        .verify(port, &options.appendfsync)
+        .map_err(Failure::Check);
     let _ = server.kill();
     let _ = server.wait();
     let report = checked?;
@@ -141,7 +159,21 @@ fn run(options: &Options) -> Result<String, Failure> {
 /// redis-benchmark as background load (SET on random keys, 50 clients, pipeline 16).
 fn start_benchmark(port: u16) -> Result<Child, Failure> {
     Command::new("redis-benchmark")
-        .args(["-p", &port.to_string(), "-t", "set", "-n", "100000000", "-r", "1000000", "-c", "50", "-P", "16", "-q"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set",
+            "-n",
+            "100000000",
+            "-r",
+            "1000000",
+            "-c",
+            "50",
+            "-P",
+            "16",
+            "-q",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -156,7 +188,8 @@ fn next(state: &mut u64) -> u64 {
 }
 
 fn free_port() -> Result<u16, Failure> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Failure::Setup(format!("bind: {e}")))?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Failure::Setup(format!("bind: {e}")))?;
     listener
         .local_addr()
         .map(|a| a.port())
@@ -185,7 +218,9 @@ fn start(options: &Options, dir: &std::path::Path, port: u16) -> Result<Child, F
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(Failure::Check(format!("server exited during start-up with {status}")));
+            return Err(Failure::Check(format!(
+                "server exited during start-up with {status}"
+            )));
         }
         if client::ping(port) {
             return Ok(child);
@@ -193,5 +228,7 @@ fn start(options: &Options, dir: &std::path::Path, port: u16) -> Result<Child, F
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
-    Err(Failure::Setup("server did not accept connections within 30 s".to_string()))
+    Err(Failure::Setup(
+        "server did not accept connections within 30 s".to_string(),
+    ))
 }

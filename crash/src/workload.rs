@@ -47,9 +47,16 @@ impl Workload {
 
     /// Waits for every thread (they stop when the server is killed).
     pub fn finish(self) -> CycleOutcome {
-        let clients: Vec<ClientOutcome> = self.threads.into_iter().map(|t| t.join().unwrap_or_default()).collect();
+        let clients: Vec<ClientOutcome> = self
+            .threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_default())
+            .collect();
         let acked_sets = clients.iter().map(|c| c.acked.len() as u64).sum();
-        CycleOutcome { clients, acked_sets }
+        CycleOutcome {
+            clients,
+            acked_sets,
+        }
     }
 }
 
@@ -85,7 +92,10 @@ pub struct Ledger {
 impl Ledger {
     /// An empty ledger for `clients` clients.
     pub fn new(clients: u32) -> Ledger {
-        Ledger { acked: Vec::new(), counters: vec![(0, 0); clients as usize] }
+        Ledger {
+            acked: Vec::new(),
+            counters: vec![(0, 0); clients as usize],
+        }
     }
 
     /// Adds a cycle's acknowledgements.
@@ -102,9 +112,12 @@ impl Ledger {
         let mut con = Connection::open(port).map_err(|e| format!("connect for verify: {e}"))?;
         let mut missing = Vec::new();
         for chunk in self.acked.chunks(VERIFY_BATCH_KEYS) {
-            let commands: Vec<Vec<Vec<u8>>> =
-                chunk.iter().map(|(k, _)| vec![b"GET".to_vec(), k.as_bytes().to_vec()]).collect();
-            con.send(&commands).map_err(|e| format!("verify send: {e}"))?;
+            let commands: Vec<Vec<Vec<u8>>> = chunk
+                .iter()
+                .map(|(k, _)| vec![b"GET".to_vec(), k.as_bytes().to_vec()])
+                .collect();
+            con.send(&commands)
+                .map_err(|e| format!("verify send: {e}"))?;
             for (key, value) in chunk {
                 match con.read().map_err(|e| format!("verify read: {e}"))? {
                     Reply::Bulk(got) if got == value.as_bytes() => {}
@@ -115,8 +128,13 @@ impl Ledger {
         let mut counter_errors = Vec::new();
         for (i, (low, high)) in self.counters.iter_mut().enumerate() {
             let key = format!("counter:{i}");
-            let value = match con.call(&[b"GET", key.as_bytes()]).map_err(|e| format!("verify read: {e}"))? {
-                Reply::Bulk(v) => String::from_utf8_lossy(&v).parse::<u64>().unwrap_or(u64::MAX),
+            let value = match con
+                .call(&[b"GET", key.as_bytes()])
+                .map_err(|e| format!("verify read: {e}"))?
+            {
+                Reply::Bulk(v) => String::from_utf8_lossy(&v)
+                    .parse::<u64>()
+                    .unwrap_or(u64::MAX),
                 Reply::Null => 0,
                 other => return Err(format!("{key}: unexpected {other:?}")),
             };
@@ -129,15 +147,21 @@ impl Ledger {
         }
         let total = self.acked.len();
         let lost = missing.len();
-        let lost_allowed = if appendfsync == "always" { 0 } else { total / 100 };
+        let lost_allowed = if appendfsync == "always" {
+            0
+        } else {
+            total / 100
+        };
         if lost > lost_allowed || !counter_errors.is_empty() {
             let sample: Vec<&String> = missing.iter().take(5).collect();
             return Err(format!(
                 "{lost} of {total} acknowledged SETs missing (allowed {lost_allowed}), e.g. {sample:?}; counter errors: {counter_errors:?}"
             ));
         }
-        let missing_keys: std::collections::BTreeSet<String> =
-            missing.iter().map(|m| m.split('=').next().unwrap_or("").to_string()).collect();
+        let missing_keys: std::collections::BTreeSet<String> = missing
+            .iter()
+            .map(|m| m.split('=').next().unwrap_or("").to_string())
+            .collect();
         self.acked.retain(|(k, _)| !missing_keys.contains(k));
         Ok(format!("verified_sets={total} lost_sets={lost}"))
     }

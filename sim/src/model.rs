@@ -114,7 +114,9 @@ impl Model {
     }
 
     fn possible(&mut self, key: &[u8]) -> &mut Option<Possible> {
-        self.keys.entry(key.to_vec()).or_insert_with(|| Some(vec![None]))
+        self.keys
+            .entry(key.to_vec())
+            .or_insert_with(|| Some(vec![None]))
     }
 
     /// An acknowledged operation with its reply.
@@ -227,7 +229,10 @@ impl Model {
 fn printable(possible: &Possible) -> Vec<Option<String>> {
     possible
         .iter()
-        .map(|v| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .map(|v| {
+            v.as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        })
         .collect()
 }
 
@@ -238,32 +243,51 @@ mod tests {
     #[test]
     fn acked_writes_must_survive() {
         let mut model = Model::new();
-        model.acked(b"k", &Op::Set(b"1".to_vec()), &Reply::Ok).unwrap();
-        assert!(model.observe(b"k", None).is_err(), "a lost acknowledged SET is a violation");
+        model
+            .acked(b"k", &Op::Set(b"1".to_vec()), &Reply::Ok)
+            .unwrap();
+        assert!(
+            model.observe(b"k", None).is_err(),
+            "a lost acknowledged SET is a violation"
+        );
         assert!(model.observe(b"k", Some(b"1".to_vec())).is_ok());
     }
 
     #[test]
     fn uncertain_ops_may_or_may_not_apply() {
         let mut model = Model::new();
-        model.acked(b"c", &Op::IncrBy(1), &Reply::Integer(1)).unwrap();
+        model
+            .acked(b"c", &Op::IncrBy(1), &Reply::Integer(1))
+            .unwrap();
         model.uncertain(b"c", &Op::IncrBy(1));
         assert!(model.observe(b"c", Some(b"2".to_vec())).is_ok());
         model.uncertain(b"c", &Op::IncrBy(1));
         let mut again = Model::new();
-        again.acked(b"c", &Op::IncrBy(1), &Reply::Integer(1)).unwrap();
+        again
+            .acked(b"c", &Op::IncrBy(1), &Reply::Integer(1))
+            .unwrap();
         again.uncertain(b"c", &Op::IncrBy(1));
-        assert!(again.observe(b"c", Some(b"3".to_vec())).is_err(), "double-applied INCR is a violation");
+        assert!(
+            again.observe(b"c", Some(b"3".to_vec())).is_err(),
+            "double-applied INCR is a violation"
+        );
     }
 
     #[test]
     fn replies_filter_possibilities() {
         let mut model = Model::new();
         model.uncertain(b"k", &Op::Set(b"a".to_vec()));
-        model.acked(b"k", &Op::Get, &Reply::Value(Some(b"a".to_vec()))).unwrap();
-        assert!(model.observe(b"k", None).is_err(), "the read fixed the value");
+        model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"a".to_vec())))
+            .unwrap();
+        assert!(
+            model.observe(b"k", None).is_err(),
+            "the read fixed the value"
+        );
         let mut model = Model::new();
-        assert!(model.acked(b"k", &Op::Get, &Reply::Value(Some(b"x".to_vec()))).is_err());
+        assert!(model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"x".to_vec())))
+            .is_err());
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub(crate) type Handler = fn(&mut Db, &mut ExecCtx, &[Bytes]) -> Frame;
 
 /// One command's static description (Redis `COMMAND INFO` / `COMMAND DOCS` fields) and
 /// how the shard layer must route it.
+#[derive(Clone)]
 pub struct CommandSpec {
     /// Lowercase name, e.g. "get".
     pub name: &'static str,
@@ -165,9 +166,11 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     if name.len() > COMMAND_NAME_LEN_MAX_BYTES {
         return None;
     }
-    table()
-        .iter()
-        .find(|c| c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name))
+    let mut lowercase = [0u8; COMMAND_NAME_LEN_MAX_BYTES];
+    let lowercase = &mut lowercase[..name.len()];
+    lowercase.copy_from_slice(name);
+    lowercase.make_ascii_lowercase();
+    table::index_of(lowercase).map(|i| &table()[i])
 }
 
 /// Checks the argument count (`argc` includes the name). Err is the exact Redis error,

@@ -21,6 +21,7 @@ use crate::resp::Frame;
 pub(crate) fn as_str(v: &Value) -> Option<&Bytes> {
     match v {
         Value::Str(b) => Some(b),
+        _ => None,
     }
 }
 
@@ -364,7 +365,10 @@ pub(crate) fn append(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 /// Edits a string value in place (no copy when its buffer is unshared); returns the new
 /// length.
 fn edit_str(v: &mut Value, edit: impl FnOnce(&mut BytesMut)) -> usize {
-    let Value::Str(b) = v;
+    let Value::Str(b) = v else {
+        // Callers check the type first; a non-string here is a logic error.
+        panic!("edit_str on a non-string value");
+    };
     let mut buf = std::mem::take(b)
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));

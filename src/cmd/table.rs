@@ -2,6 +2,11 @@
 //! spec, ACL categories and docs fields (taken from redis-server 7.0 `COMMAND INFO`/`DOCS`),
 //! the shard routing, and the handler that `execute` calls. Nothing here can fail.
 
+use std::sync::OnceLock;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
 use super::{expire, keys, strings, CommandSpec, Merge, Route};
 
 macro_rules! spec {
@@ -15,6 +20,11 @@ macro_rules! spec {
     };
 }
 
+#[allow(unused_imports)]
+pub(crate) use spec;
+
+/// The string, generic-key, connection and server commands. Other families keep their
+/// own slice in their own file (`COMMANDS`) and are listed in [`FAMILIES`].
 static TABLE: &[CommandSpec] = &[
     spec!("get", 2, ["readonly", "fast"], 1, 1, 1, Route::Single, "string",
           "Get the value of a key", "1.0.0", ["@read", "@string", "@fast"], Some(strings::get)),
@@ -124,7 +134,30 @@ static TABLE: &[CommandSpec] = &[
           "Get array of Redis command details", "2.8.13", ["@slow", "@connection"], None),
 ];
 
+/// Every family's slice of the table, in `COMMAND` order.
+static FAMILIES: &[&[CommandSpec]] = &[TABLE];
+
+static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();
+static BY_NAME: OnceLock<HashMap<&'static [u8], usize, FixedState>> = OnceLock::new();
+
 /// Every command, including the Connection-route ones the server layer handles.
 pub fn table() -> &'static [CommandSpec] {
-    TABLE
+    ALL.get_or_init(|| FAMILIES.iter().flat_map(|f| f.iter().cloned()).collect())
+}
+
+/// Index into [`table`] of the command named `lowercase_name` (already lowercased).
+pub(crate) fn index_of(lowercase_name: &[u8]) -> Option<usize> {
+    let by_name = BY_NAME.get_or_init(|| {
+        let mut map = HashMap::with_hasher(FixedState::with_seed(0x7d3e_a1c9));
+        for (i, spec) in table().iter().enumerate() {
+            let previous = map.insert(spec.name.as_bytes(), i);
+            assert!(
+                previous.is_none(),
+                "command '{}' is in the table twice",
+                spec.name
+            );
+        }
+        map
+    });
+    by_name.get(lowercase_name).copied()
 }

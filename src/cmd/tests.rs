@@ -607,7 +607,9 @@ fn append_is_in_place_and_accounted() {
     let mut buffers = std::collections::BTreeSet::new();
     for _ in 0..1000 {
         h.run("APPEND k bc");
-        let crate::keyspace::Value::Str(b) = &h.db.peek(b"k").unwrap().value;
+        let crate::keyspace::Value::Str(b) = &h.db.peek(b"k").unwrap().value else {
+            panic!("k must stay a string");
+        };
         buffers.insert(b.as_ptr() as usize);
     }
     assert!(

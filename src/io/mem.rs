@@ -94,6 +94,8 @@ pub struct MemFaults {
     pub stall_syncs: bool,
     /// Every successful or failing sync first takes this much virtual time.
     pub sync_delay: Duration,
+    /// Every `write_at` first takes this much virtual time.
+    pub write_delay: Duration,
 }
 
 /// Counters of disk operations, for assertions.
@@ -171,6 +173,16 @@ impl MemIo {
         self.run(sleep)
     }
 
+    /// Tasks spawned and not finished yet (including ones waiting on a timer or event).
+    pub fn live_tasks(&self) -> usize {
+        self.world
+            .tasks
+            .borrow()
+            .iter()
+            .filter(|t| t.is_some())
+            .count()
+    }
+
     /// The current virtual time.
     pub fn now(&self) -> Duration {
         self.world.clock.borrow().now
@@ -220,8 +232,13 @@ impl MemIo {
         if let Some(parent) = path.parent() {
             add_dirs(&mut disk.dirs, parent);
         }
-        let data = FileData { data: bytes.clone(), durable: bytes, dirty: Vec::new() };
-        disk.files.insert(path.to_path_buf(), Rc::new(RefCell::new(data)));
+        let data = FileData {
+            data: bytes.clone(),
+            durable: bytes,
+            dirty: Vec::new(),
+        };
+        disk.files
+            .insert(path.to_path_buf(), Rc::new(RefCell::new(data)));
     }
 
     fn spawn_task(&self, task: Task) {
@@ -238,9 +255,17 @@ impl MemIo {
     }
 
     fn poll_task(&self, id: usize) {
-        let task = self.world.tasks.borrow_mut().get_mut(id).and_then(Option::take);
+        let task = self
+            .world
+            .tasks
+            .borrow_mut()
+            .get_mut(id)
+            .and_then(Option::take);
         let Some(mut task) = task else { return };
-        let waker = Waker::from(Arc::new(TaskWaker { id, ready: self.world.ready.clone() }));
+        let waker = Waker::from(Arc::new(TaskWaker {
+            id,
+            ready: self.world.ready.clone(),
+        }));
         let mut cx = Context::from_waker(&waker);
         if task.as_mut().poll(&mut cx).is_pending() {
             self.world.tasks.borrow_mut()[id] = Some(task);
@@ -258,8 +283,11 @@ impl MemIo {
                 clock.now = deadline;
             }
             let now = clock.now;
-            let due: Vec<(Duration, u64)> =
-                clock.timers.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
+            let due: Vec<(Duration, u64)> = clock
+                .timers
+                .range(..=(now, u64::MAX))
+                .map(|(k, _)| *k)
+                .collect();
             due.iter().filter_map(|k| clock.timers.remove(k)).collect()
         };
         for waker in wakers {
@@ -270,11 +298,16 @@ impl MemIo {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{}: not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: not found", path.display()),
+    )
 }
 
 fn add_dirs(dirs: &mut BTreeSet<PathBuf>, path: &Path) {
@@ -311,7 +344,9 @@ impl Future for MemSleep {
             clock.timers.remove(&(self.deadline, self.id));
             Poll::Ready(())
         } else {
-            clock.timers.insert((self.deadline, self.id), cx.waker().clone());
+            clock
+                .timers
+                .insert((self.deadline, self.id), cx.waker().clone());
             Poll::Pending
         }
     }
@@ -335,14 +370,22 @@ impl Clock for MemIo {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + 'static {
         let mut clock = self.world.clock.borrow_mut();
         clock.next_timer_id += 1;
-        MemSleep { world: self.world.clone(), deadline: clock.now + duration, id: clock.next_timer_id }
+        MemSleep {
+            world: self.world.clone(),
+            deadline: clock.now + duration,
+            id: clock.next_timer_id,
+        }
     }
 }
 
 impl Entropy for MemIo {
     /// splitmix64 from a fixed seed: deterministic across runs.
     fn random_u64(&self) -> u64 {
-        let state = self.world.rng_state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let state = self
+            .world
+            .rng_state
+            .get()
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
         self.world.rng_state.set(state);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -413,6 +456,10 @@ impl File for MemFile {
     }
 
     async fn write_at(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize> {
+        let delay = self.io.world.disk.borrow().faults.write_delay;
+        if !delay.is_zero() {
+            self.io.sleep(delay).await;
+        }
         let mut disk = self.io.world.disk.borrow_mut();
         disk.stats.writes += 1;
         let (count, error) = if let Some(kind) = disk.faults.fail_writes_with {
@@ -486,7 +533,10 @@ impl Disk for MemIo {
             }
             (Some(data), _) => data,
         };
-        Ok(MemFile { io: self.clone(), data })
+        Ok(MemFile {
+            io: self.clone(),
+            data,
+        })
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -498,7 +548,10 @@ impl Disk for MemIo {
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut disk = self.world.disk.borrow_mut();
-        disk.files.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+        disk.files
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
@@ -546,7 +599,8 @@ mod tests {
             seen.set(true);
         });
         let clock = io.clone();
-        io.run(async move { clock.sleep(Duration::from_millis(100)).await }).unwrap();
+        io.run(async move { clock.sleep(Duration::from_millis(100)).await })
+            .unwrap();
         assert_eq!(io.now(), Duration::from_millis(100));
         assert!(flag.get());
     }
@@ -572,7 +626,10 @@ mod tests {
             f.write_at(b"abc".to_vec(), 0).await.0.unwrap();
             f.sync_data().await.unwrap();
             f.write_at(b"def".to_vec(), 3).await.0.unwrap();
-            t.set_faults(MemFaults { fail_next_syncs: 1, ..MemFaults::default() });
+            t.set_faults(MemFaults {
+                fail_next_syncs: 1,
+                ..MemFaults::default()
+            });
             assert!(f.sync_data().await.is_err());
             // A later successful sync does not persist the dropped pages.
             f.sync_data().await.unwrap();
@@ -593,7 +650,10 @@ mod tests {
         io.put_file(Path::new("x/y"), b"hello".to_vec());
         let out = io
             .run(async move {
-                assert!(t.open(Path::new("nodir/f"), OpenMode::CreateReadWrite).await.is_err());
+                assert!(t
+                    .open(Path::new("nodir/f"), OpenMode::CreateReadWrite)
+                    .await
+                    .is_err());
                 let f = t.open(Path::new("x/y"), OpenMode::Read).await.unwrap();
                 let mut buf = Vec::with_capacity(8);
                 buf.push(b'>');

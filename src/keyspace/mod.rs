@@ -11,7 +11,11 @@
 //! (the TTL index mirrors the entries that carry a TTL) are `assert!`ed.
 
 pub mod glob;
+pub mod hash;
+pub mod list;
 pub mod longdouble;
+pub mod set;
+pub mod zset;
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
@@ -29,11 +33,20 @@ pub const ACTIVE_EXPIRE_SAMPLE_KEYS: usize = 20;
 /// Random probes RANDOMKEY makes before falling back to a linear walk.
 pub const RANDOM_KEY_TRIES_MAX: usize = 64;
 
-/// A stored value. Only strings exist so far; hashes, lists, sets and sorted sets come later.
+/// A stored value. Each collection type lives in its own file (`hash.rs`, `list.rs`, …);
+/// an empty collection is never stored (the key is deleted, as in Redis).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// A binary-safe string (also how integers and floats are stored, as in Redis).
     Str(Bytes),
+    /// A hash (field → value).
+    Hash(hash::HashValue),
+    /// A list.
+    List(list::ListValue),
+    /// A set.
+    Set(set::SetValue),
+    /// A sorted set.
+    ZSet(zset::ZSetValue),
 }
 
 impl Value {
@@ -41,6 +54,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -48,6 +65,10 @@ impl Value {
     pub fn size_bytes(&self) -> usize {
         match self {
             Value::Str(b) => b.len(),
+            Value::Hash(h) => h.size_bytes(),
+            Value::List(l) => l.size_bytes(),
+            Value::Set(s) => s.size_bytes(),
+            Value::ZSet(z) => z.size_bytes(),
         }
     }
 }

@@ -61,7 +61,10 @@ impl FileHeader {
     /// Parses and checks a header; `Err` says what is wrong.
     pub fn decode(bytes: &[u8]) -> Result<FileHeader, String> {
         if bytes.len() < FILE_HEADER_LEN_BYTES {
-            return Err(format!("file header is {} bytes, expected {FILE_HEADER_LEN_BYTES}", bytes.len()));
+            return Err(format!(
+                "file header is {} bytes, expected {FILE_HEADER_LEN_BYTES}",
+                bytes.len()
+            ));
         }
         if bytes[0..8] != FILE_MAGIC {
             return Err("not a tidemark AOF file (bad magic, expected TDMKAOF1)".to_string());
@@ -69,7 +72,9 @@ impl FileHeader {
         let stored = le_u32(&bytes[28..32]);
         let actual = crc32fast::hash(&bytes[0..28]);
         if stored != actual {
-            return Err(format!("file header CRC mismatch (stored {stored:#010x}, computed {actual:#010x})"));
+            return Err(format!(
+                "file header CRC mismatch (stored {stored:#010x}, computed {actual:#010x})"
+            ));
         }
         let header = FileHeader {
             version: le_u16(&bytes[8..10]),
@@ -134,7 +139,13 @@ pub fn frame_crc_ok(salt: u32, frame: &[u8]) -> bool {
 
 /// Appends one whole frame for `args` to `out`. Returns the frame length, or the payload
 /// length if it exceeds [`RECORD_PAYLOAD_MAX_BYTES`] (nothing is appended then).
-pub fn encode_frame(out: &mut Vec<u8>, salt: u32, lsn: Lsn, durable_lsn: Lsn, args: &[Bytes]) -> Result<usize, usize> {
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    salt: u32,
+    lsn: Lsn,
+    durable_lsn: Lsn,
+    args: &[Bytes],
+) -> Result<usize, usize> {
     let payload_len = resp_array_encoded_len(args);
     if payload_len > RECORD_PAYLOAD_MAX_BYTES {
         return Err(payload_len);
@@ -146,7 +157,11 @@ pub fn encode_frame(out: &mut Vec<u8>, salt: u32, lsn: Lsn, durable_lsn: Lsn, ar
     out.extend_from_slice(&lsn.to_le_bytes());
     out.extend_from_slice(&durable_lsn.to_le_bytes());
     resp_array_encode(out, args);
-    assert_eq!(out.len() - start, FRAME_HEADER_LEN_BYTES + payload_len, "payload length mismatch");
+    assert_eq!(
+        out.len() - start,
+        FRAME_HEADER_LEN_BYTES + payload_len,
+        "payload length mismatch"
+    );
     let crc = frame_crc(salt, &out[start + 4..]);
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     Ok(out.len() - start)
@@ -191,14 +206,19 @@ pub fn resp_array_decode(payload: &[u8]) -> Result<Vec<Bytes>, String> {
     let count = read_prefixed_decimal(payload, &mut pos, b'*')?;
     // Each element takes at least 6 bytes ("$0\r\n\r\n"): bound the allocation.
     if count == 0 || count > (payload.len() - pos) / 6 {
-        return Err(format!("array length {count} does not fit a payload of {} bytes", payload.len()));
+        return Err(format!(
+            "array length {count} does not fit a payload of {} bytes",
+            payload.len()
+        ));
     }
     let mut args = Vec::with_capacity(count);
     for index in 0..count {
         let len = read_prefixed_decimal(payload, &mut pos, b'$')?;
         let end = pos.checked_add(len).filter(|end| end + 2 <= payload.len());
         let Some(end) = end else {
-            return Err(format!("element {index}: bulk length {len} runs past the payload"));
+            return Err(format!(
+                "element {index}: bulk length {len} runs past the payload"
+            ));
         };
         if &payload[end..end + 2] != b"\r\n" {
             return Err(format!("element {index}: bulk string not followed by CRLF"));
@@ -207,7 +227,10 @@ pub fn resp_array_decode(payload: &[u8]) -> Result<Vec<Bytes>, String> {
         pos = end + 2;
     }
     if pos != payload.len() {
-        return Err(format!("{} trailing bytes after the array", payload.len() - pos));
+        return Err(format!(
+            "{} trailing bytes after the array",
+            payload.len() - pos
+        ));
     }
     Ok(args)
 }
@@ -216,7 +239,10 @@ pub fn resp_array_decode(payload: &[u8]) -> Result<Vec<Bytes>, String> {
 fn read_prefixed_decimal(bytes: &[u8], pos: &mut usize, prefix: u8) -> Result<usize, String> {
     const DIGITS_MAX: usize = 19;
     if bytes.get(*pos) != Some(&prefix) {
-        return Err(format!("expected '{}' at payload offset {}", prefix as char, *pos));
+        return Err(format!(
+            "expected '{}' at payload offset {}",
+            prefix as char, *pos
+        ));
     }
     let start = *pos + 1;
     let mut end = start;
@@ -224,7 +250,10 @@ fn read_prefixed_decimal(bytes: &[u8], pos: &mut usize, prefix: u8) -> Result<us
         end += 1;
     }
     if end == start || bytes.get(end..end + 2) != Some(b"\r\n".as_slice()) {
-        return Err(format!("bad length after '{}' at payload offset {}", prefix as char, *pos));
+        return Err(format!(
+            "bad length after '{}' at payload offset {}",
+            prefix as char, *pos
+        ));
     }
     let mut value: usize = 0;
     for &digit in &bytes[start..end] {
@@ -262,7 +291,14 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_damage() {
-        let h = FileHeader { version: 1, shard_id: 3, shard_count: 8, flags: 0, base_lsn: 41, salt: 0xDEAD_BEEF };
+        let h = FileHeader {
+            version: 1,
+            shard_id: 3,
+            shard_count: 8,
+            flags: 0,
+            base_lsn: 41,
+            salt: 0xDEAD_BEEF,
+        };
         let bytes = h.encode();
         assert_eq!(&bytes[0..8], b"TDMKAOF1");
         assert_eq!(FileHeader::decode(&bytes), Ok(h));
@@ -288,7 +324,10 @@ mod tests {
         assert_eq!(&frame[24..], payload);
         assert!(frame_crc_ok(7, frame));
         assert!(!frame_crc_ok(8, frame), "the salt is part of the CRC");
-        assert_eq!(resp_array_decode(&frame[24..]).unwrap(), args(&[b"SET", b"k", b""]));
+        assert_eq!(
+            resp_array_decode(&frame[24..]).unwrap(),
+            args(&[b"SET", b"k", b""])
+        );
     }
 
     #[test]

@@ -111,7 +111,11 @@ impl AofOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AofError {
     /// A disk operation failed at start-up (`op` names it).
-    Io { path: PathBuf, op: &'static str, detail: String },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        detail: String,
+    },
     /// The AOF is latched failed after a write or fsync error; writes are refused until
     /// the writer's retry succeeds. `cause` is the OS error text.
     Failed { cause: String },
@@ -119,15 +123,29 @@ pub enum AofError {
     /// durable ("uncertain"); it is never reported as written.
     Timeout,
     /// A bad record in data that was already fsynced: start-up is refused.
-    Corrupt { path: PathBuf, offset: u64, detail: String },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        detail: String,
+    },
     /// The file was written by a server with a different shard count.
-    ShardCountMismatch { path: PathBuf, found: u16, expected: u16 },
+    ShardCountMismatch {
+        path: PathBuf,
+        found: u16,
+        expected: u16,
+    },
     /// The replay callback refused record `lsn`.
-    Replay { path: PathBuf, lsn: Lsn, detail: String },
+    Replay {
+        path: PathBuf,
+        lsn: Lsn,
+        detail: String,
+    },
     /// A command's encoding exceeds [`RECORD_PAYLOAD_MAX_BYTES`].
     RecordTooLarge { bytes: usize },
     /// Invalid [`AofOptions`] (e.g. `shard_id >= shard_count`).
     InvalidOptions { detail: String },
+    /// `append` was given no arguments (a record needs at least the command name).
+    EmptyRecord,
 }
 
 impl fmt::Display for AofError {
@@ -162,6 +180,7 @@ impl fmt::Display for AofError {
                 "command too large for the AOF ({bytes} bytes encoded, limit {RECORD_PAYLOAD_MAX_BYTES})"
             ),
             AofError::InvalidOptions { detail } => write!(f, "invalid AOF options: {detail}"),
+            AofError::EmptyRecord => f.write_str("an AOF record needs at least the command name"),
         }
     }
 }
@@ -181,7 +200,11 @@ impl AofError {
     }
 
     fn io(path: &Path, op: &'static str, error: std::io::Error) -> AofError {
-        AofError::Io { path: path.to_path_buf(), op, detail: error.to_string() }
+        AofError::Io {
+            path: path.to_path_buf(),
+            op,
+            detail: error.to_string(),
+        }
     }
 }
 
@@ -227,7 +250,9 @@ pub struct Aof<I: Disk> {
 
 impl<I: Disk> Clone for Aof<I> {
     fn clone(&self) -> Aof<I> {
-        Aof { shared: self.shared.clone() }
+        Aof {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -295,16 +320,33 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
     ) -> Result<(Aof<I>, RecoveryReport), AofError> {
         if opts.shard_count == 0 || opts.shard_id >= opts.shard_count {
-            let detail = format!("shard id {} with shard count {}", opts.shard_id, opts.shard_count);
+            let detail = format!(
+                "shard id {} with shard count {}",
+                opts.shard_id, opts.shard_count
+            );
             return Err(AofError::InvalidOptions { detail });
         }
         let path = opts.path();
-        io.create_dir_all(&opts.dir).await.map_err(|e| AofError::io(&opts.dir, "create_dir_all", e))?;
-        let file = io.open(&path, OpenMode::CreateReadWrite).await.map_err(|e| AofError::io(&path, "open", e))?;
+        io.create_dir_all(&opts.dir)
+            .await
+            .map_err(|e| AofError::io(&opts.dir, "create_dir_all", e))?;
+        let file = io
+            .open(&path, OpenMode::CreateReadWrite)
+            .await
+            .map_err(|e| AofError::io(&path, "open", e))?;
         let fresh_salt = recovery::fresh_salt(&io, opts.shard_id);
         let rec = recovery::recover(&file, &path, &opts, fresh_salt, replay).await?;
         if rec.created {
-            io.sync_dir(&opts.dir).await.map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
+            // Make the new file's name durable, and the AOF dir's own entry in case
+            // create_dir_all just made it.
+            io.sync_dir(&opts.dir)
+                .await
+                .map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
+            if let Some(parent) = opts.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                io.sync_dir(parent)
+                    .await
+                    .map_err(|e| AofError::io(parent, "sync_dir", e))?;
+            }
         }
         let report = RecoveryReport {
             records: rec.records,
@@ -351,7 +393,12 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         let sh = &self.shared;
         let mut st = sh.st.borrow_mut();
         if let Some(cause) = &st.failed {
-            return Err(AofError::Failed { cause: cause.clone() });
+            return Err(AofError::Failed {
+                cause: cause.clone(),
+            });
+        }
+        if args.is_empty() {
+            return Err(AofError::EmptyRecord);
         }
         let lsn = st.next_lsn;
         let durable = st.durable_lsn;
@@ -366,7 +413,9 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
     /// `Ok` if `append` would currently accept a record (not latched failed).
     pub fn writable(&self) -> Result<(), AofError> {
         match &self.shared.st.borrow().failed {
-            Some(cause) => Err(AofError::Failed { cause: cause.clone() }),
+            Some(cause) => Err(AofError::Failed {
+                cause: cause.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -384,11 +433,19 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         }
         let always = sh.opts.fsync == FsyncPolicy::Always;
         self.wait_until(|st| {
-            let covered = if always { st.durable_lsn } else { st.written_lsn };
+            let covered = if always {
+                st.durable_lsn
+            } else {
+                st.written_lsn
+            };
             if lsn <= covered {
                 Some(Ok(()))
             } else {
-                st.failed.as_ref().map(|cause| Err(AofError::Failed { cause: cause.clone() }))
+                st.failed.as_ref().map(|cause| {
+                    Err(AofError::Failed {
+                        cause: cause.clone(),
+                    })
+                })
             }
         })
         .await
@@ -400,7 +457,9 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         let max = self.shared.opts.buffer_bytes_max as u64;
         self.wait_until(|st| {
             if let Some(cause) = &st.failed {
-                Some(Err(AofError::Failed { cause: cause.clone() }))
+                Some(Err(AofError::Failed {
+                    cause: cause.clone(),
+                }))
             } else if buffered_bytes(st) <= max {
                 Some(Ok(()))
             } else {
@@ -442,10 +501,15 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             if st.durable_lsn >= target {
                 Some(Ok(()))
             } else if let Some(cap) = st.durable_cap_lsn.filter(|cap| *cap < target) {
-                let cause = format!("an earlier fsync failed; records after LSN {cap} may not be durable");
+                let cause =
+                    format!("an earlier fsync failed; records after LSN {cap} may not be durable");
                 Some(Err(AofError::Failed { cause }))
             } else {
-                st.failed.as_ref().map(|cause| Err(AofError::Failed { cause: cause.clone() }))
+                st.failed.as_ref().map(|cause| {
+                    Err(AofError::Failed {
+                        cause: cause.clone(),
+                    })
+                })
             }
         })
         .await
@@ -470,7 +534,9 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
                 listener.await;
             }
         };
-        with_timeout(&sh.io, sh.opts.fsync_timeout, wait).await.unwrap_or(Err(AofError::Timeout))
+        with_timeout(&sh.io, sh.opts.fsync_timeout, wait)
+            .await
+            .unwrap_or(Err(AofError::Timeout))
     }
 }
 

@@ -37,12 +37,14 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::format::{
-    frame_crc_ok, resp_array_decode, FileHeader, FrameHeader, FILE_HEADER_LEN_BYTES, FORMAT_VERSION,
-    FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
+    frame_crc_ok, resp_array_decode, FileHeader, FrameHeader, FILE_HEADER_LEN_BYTES,
+    FORMAT_VERSION, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
 };
 use super::{AofError, AofOptions, Lsn};
 use crate::io::{Clock, File};
 
+/// The smallest frame: header + `*1\r\n$0\r\n\r\n`.
+const FRAME_MIN_BYTES: u64 = FRAME_HEADER_LEN_BYTES as u64 + 10;
 /// Recovery reads the file through a window of at least this many bytes.
 const RECOVERY_READ_WINDOW_BYTES: usize = 1024 * 1024;
 
@@ -78,13 +80,25 @@ pub(crate) async fn recover<F: File>(
 ) -> Result<Recovered, AofError> {
     let io_err = |op: &'static str| move |e| AofError::io(path, op, e);
     let file_len = file.len().await.map_err(io_err("len"))?;
-    let mut reader = Reader { file, file_len, start: 0, window: Vec::new() };
-    let header_bytes = reader.get(0, FILE_HEADER_LEN_BYTES).await.map_err(io_err("read"))?;
+    let mut reader = Reader {
+        file,
+        file_len,
+        start: 0,
+        window: Vec::new(),
+    };
+    let header_bytes = reader
+        .get(0, FILE_HEADER_LEN_BYTES)
+        .await
+        .map_err(io_err("read"))?;
     let decoded = header_bytes.map(FileHeader::decode);
     let header = match decoded {
         Some(Ok(header)) => header,
         Some(Err(detail)) if file_len > FILE_HEADER_LEN_BYTES as u64 => {
-            return Err(AofError::Corrupt { path: path.to_path_buf(), offset: 0, detail });
+            return Err(AofError::Corrupt {
+                path: path.to_path_buf(),
+                offset: 0,
+                detail,
+            });
         }
         _ => return create(file, path, opts, fresh_salt, file_len).await,
     };
@@ -95,7 +109,11 @@ pub(crate) async fn recover<F: File>(
     let mut last_lsn = header.base_lsn;
     let mut records = 0u64;
     let reason = loop {
-        let frame = match reader.frame_at(pos, header.salt).await.map_err(io_err("read"))? {
+        let frame = match reader
+            .frame_at(pos, header.salt)
+            .await
+            .map_err(io_err("read"))?
+        {
             Ok(frame) => frame,
             Err(reason) => break reason,
         };
@@ -105,7 +123,10 @@ pub(crate) async fn recover<F: File>(
         let args = resp_array_decode(&frame.1).map_err(|detail| AofError::Corrupt {
             path: path.to_path_buf(),
             offset: pos,
-            detail: format!("record LSN {} has a valid CRC but a malformed payload: {detail}", frame.0.lsn),
+            detail: format!(
+                "record LSN {} has a valid CRC but a malformed payload: {detail}",
+                frame.0.lsn
+            ),
         })?;
         replay(frame.0.lsn, args).map_err(|detail| AofError::Replay {
             path: path.to_path_buf(),
@@ -129,7 +150,11 @@ pub(crate) async fn recover<F: File>(
                  been fsynced",
                 later.lsn, later.durable_lsn
             );
-            return Err(AofError::Corrupt { path: path.to_path_buf(), offset: pos, detail });
+            return Err(AofError::Corrupt {
+                path: path.to_path_buf(),
+                offset: pos,
+                detail,
+            });
         }
         truncated_bytes = file_len - pos;
         file.set_len(pos).await.map_err(io_err("set_len"))?;
@@ -144,7 +169,14 @@ pub(crate) async fn recover<F: File>(
     }
     // Step 7.
     file.sync_data().await.map_err(io_err("sync_data"))?;
-    Ok(Recovered { header, records, last_lsn, end_offset: pos, truncated_bytes, created: false })
+    Ok(Recovered {
+        header,
+        records,
+        last_lsn,
+        end_offset: pos,
+        truncated_bytes,
+        created: false,
+    })
 }
 
 /// Step 1: a missing, empty or never-synced file gets a fresh header.
@@ -173,7 +205,10 @@ async fn create<F: File>(
     match result {
         Ok(n) if n == FILE_HEADER_LEN_BYTES => {}
         Ok(n) => {
-            let short = std::io::Error::new(std::io::ErrorKind::WriteZero, format!("short write ({n} bytes)"));
+            let short = std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("short write ({n} bytes)"),
+            );
             return Err(AofError::io(path, "write_at", short));
         }
         Err(e) => return Err(AofError::io(path, "write_at", e)),
@@ -203,7 +238,11 @@ fn check_header(header: &FileHeader, path: &Path, opts: &AofOptions) -> Result<(
             "the file belongs to shard {}, not shard {}; was it renamed or copied?",
             header.shard_id, opts.shard_id
         );
-        return Err(AofError::Corrupt { path: path.to_path_buf(), offset: 0, detail });
+        return Err(AofError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            detail,
+        });
     }
     Ok(())
 }
@@ -217,12 +256,18 @@ async fn find_watermark_above<F: File>(
 ) -> std::io::Result<Option<(u64, FrameHeader)>> {
     let mut pos = from;
     while pos + FRAME_HEADER_LEN_BYTES as u64 <= reader.file_len {
-        let Some(head) = reader.get(pos, FRAME_HEADER_LEN_BYTES).await? else { break };
+        let Some(head) = reader.get(pos, FRAME_HEADER_LEN_BYTES).await? else {
+            break;
+        };
         let head = FrameHeader::parse(head);
         // Cheap plausibility first: zeros and random garbage fail here.
+        // A frame takes at least FRAME_MIN_BYTES, which bounds how far its LSN can be
+        // past g; random bytes almost never pass, so the CRC runs on few candidates.
+        let lsn_max = g + (reader.file_len - from) / FRAME_MIN_BYTES + 1;
         let plausible = (head.payload_len as usize) <= RECORD_PAYLOAD_MAX_BYTES
             && pos + head.frame_len() <= reader.file_len
-            && head.lsn > g;
+            && head.lsn > g
+            && head.lsn <= lsn_max;
         if plausible {
             if let Ok((frame, _)) = reader.frame_at(pos, salt).await? {
                 if frame.durable_lsn > g && frame.durable_lsn < frame.lsn {
@@ -254,7 +299,8 @@ impl<F: File> Reader<'_, F> {
         }
         let window_end = self.start + self.window.len() as u64;
         if pos < self.start || end > window_end {
-            let want = (len.max(RECOVERY_READ_WINDOW_BYTES) as u64).min(self.file_len - pos) as usize;
+            let want =
+                (len.max(RECOVERY_READ_WINDOW_BYTES) as u64).min(self.file_len - pos) as usize;
             let mut buf = std::mem::take(&mut self.window);
             buf.clear();
             buf.reserve_exact(want);
@@ -284,14 +330,22 @@ impl<F: File> Reader<'_, F> {
     ) -> std::io::Result<Result<(FrameHeader, Vec<u8>), String>> {
         let Some(head) = self.get(pos, FRAME_HEADER_LEN_BYTES).await? else {
             let left = self.file_len - pos;
-            return Ok(Err(format!("short frame header ({left} of {FRAME_HEADER_LEN_BYTES} bytes)")));
+            return Ok(Err(format!(
+                "short frame header ({left} of {FRAME_HEADER_LEN_BYTES} bytes)"
+            )));
         };
         let head = FrameHeader::parse(head);
         if head.payload_len as usize > RECORD_PAYLOAD_MAX_BYTES {
-            return Ok(Err(format!("payload length {} over the limit", head.payload_len)));
+            return Ok(Err(format!(
+                "payload length {} over the limit",
+                head.payload_len
+            )));
         }
         let Some(frame) = self.get(pos, head.frame_len() as usize).await? else {
-            return Ok(Err(format!("truncated payload (frame needs {} bytes)", head.frame_len())));
+            return Ok(Err(format!(
+                "truncated payload (frame needs {} bytes)",
+                head.frame_len()
+            )));
         };
         if !frame_crc_ok(salt, frame) {
             return Ok(Err("CRC mismatch".to_string()));

@@ -54,8 +54,17 @@ pub(crate) async fn run<I: Clock + Disk + 'static>(weak: Weak<Shared<I>>) {
                 let Some(sh) = weak.upgrade() else { return };
                 retry(&sh).await;
             }
-            Step::Sync => sync(&sh, now).await,
-            Step::Write => write_buffered(&sh).await,
+            Step::Sync => {
+                sync(&sh, now).await;
+                drop(sh);
+                // Fairness on any executor, even when the disk completes at once.
+                futures_lite::future::yield_now().await;
+            }
+            Step::Write => {
+                write_buffered(&sh).await;
+                drop(sh);
+                futures_lite::future::yield_now().await;
+            }
             Step::Idle(deadline) => {
                 let listener = sh.work.listen();
                 if !matches!(next_step(&sh, now), Step::Idle(_)) {
@@ -77,7 +86,11 @@ fn next_step<I: Disk>(sh: &Shared<I>, now: Duration) -> Step {
     if st.failed.is_some() {
         return Step::Retry;
     }
-    let unsynced = st.durable_lsn < st.written_lsn;
+    // Under `no` after a failed fsync, LSNs above the cap can never become durable.
+    let syncable = st
+        .durable_cap_lsn
+        .map_or(st.written_lsn, |cap| cap.min(st.written_lsn));
+    let unsynced = st.durable_lsn < syncable;
     let deadline = st.unsynced_since.map(|since| since + EVERYSEC_INTERVAL);
     let policy_due = match sh.opts.fsync {
         FsyncPolicy::Always => true,
@@ -148,7 +161,9 @@ fn append_retained(st: &mut State, chunk: Vec<u8>) {
 async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
     let (target_lsn, target_pos) = {
         let mut st = sh.st.borrow_mut();
-        let late = st.unsynced_since.is_some_and(|since| now >= since + 2 * EVERYSEC_INTERVAL);
+        let late = st
+            .unsynced_since
+            .is_some_and(|since| now >= since + 2 * EVERYSEC_INTERVAL);
         if sh.opts.fsync == FsyncPolicy::Everysec && late {
             st.delayed_fsyncs += 1;
         }
@@ -165,7 +180,11 @@ async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) {
                 if sh.opts.fsync != FsyncPolicy::No {
                     // The writer is sequential: nothing was written during the fsync.
                     assert_eq!(st.write_pos, target_pos, "write during fsync");
-                    assert_eq!(st.retained.len() as u64, target_pos - st.base_len, "retained bytes");
+                    assert_eq!(
+                        st.retained.len() as u64,
+                        target_pos - st.base_len,
+                        "retained bytes"
+                    );
                     st.base_len = target_pos;
                     st.retained.clear();
                 }
@@ -232,7 +251,11 @@ async fn rewrite<F: File>(file: &F, base: u64, data: Vec<u8>) -> (io::Result<()>
     if let Err(error) = file.set_len(base).await {
         return (Err(error), data);
     }
-    let (result, data) = if data.is_empty() { (Ok(()), data) } else { write_all_at(file, data, base).await };
+    let (result, data) = if data.is_empty() {
+        (Ok(()), data)
+    } else {
+        write_all_at(file, data, base).await
+    };
     if let Err(error) = result {
         return (Err(error), data);
     }
@@ -241,8 +264,17 @@ async fn rewrite<F: File>(file: &F, base: u64, data: Vec<u8>) -> (io::Result<()>
 
 fn latch<I: Disk>(sh: &Shared<I>, st: &mut State, op: &str, error: &io::Error) {
     tracing::error!(path = %sh.path.display(), op, %error, "AOF {op} failed: refusing writes until a retry succeeds");
-    st.failed = Some(error.to_string());
+    st.failed = Some(strerror_text(error));
     st.last_error = Some(format!("{op}: {error}"));
+}
+
+/// The error text as Redis prints it (`strerror`): without Rust's ` (os error N)` suffix.
+pub(crate) fn strerror_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    }
 }
 
 /// Writes all of `chunk` at `pos`, continuing after short writes. Returns the chunk.

@@ -50,7 +50,10 @@ pub async fn handle<I: Io>(
 }
 
 fn select(client: &mut Client, index: &[u8]) -> Frame {
-    match std::str::from_utf8(index).ok().and_then(|s| s.parse::<i64>().ok()) {
+    match std::str::from_utf8(index)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
         None => Frame::error("ERR value is not an integer or out of range"),
         Some(0) => {
             client.db_index = 0;
@@ -94,7 +97,10 @@ fn auth(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
 fn hello(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
     let mut i = 1;
     if let Some(version) = args.get(1) {
-        match std::str::from_utf8(version).ok().and_then(|v| v.parse::<i64>().ok()) {
+        match std::str::from_utf8(version)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
             Some(2) => {}
             Some(_) | None => {
                 return Frame::error("NOPROTO sorry, this protocol version is not supported")
@@ -184,16 +190,28 @@ fn config_params(config: &Config) -> Vec<(&'static str, String)> {
         ("appendonly", yes_no(config.appendonly)),
         ("appenddirname", config.appenddirname.clone()),
         ("appendfsync", config.appendfsync.as_str().to_string()),
-        ("aof-fsync-timeout-ms", config.aof_fsync_timeout_ms.to_string()),
-        ("requirepass", config.requirepass.clone().unwrap_or_default()),
+        (
+            "aof-fsync-timeout-ms",
+            config.aof_fsync_timeout_ms.to_string(),
+        ),
+        (
+            "requirepass",
+            config.requirepass.clone().unwrap_or_default(),
+        ),
         ("maxclients", config.maxclients.to_string()),
         ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
         ("hz", config.hz.to_string()),
         ("loglevel", config.loglevel.clone()),
         ("logfile", config.logfile.clone()),
         ("shards", config.shards.to_string()),
-        ("cross-shard-timeout-ms", config.cross_shard_timeout_ms.to_string()),
-        ("cross-shard-queue-len", config.cross_shard_queue_len.to_string()),
+        (
+            "cross-shard-timeout-ms",
+            config.cross_shard_timeout_ms.to_string(),
+        ),
+        (
+            "cross-shard-queue-len",
+            config.cross_shard_queue_len.to_string(),
+        ),
         ("save", String::new()),
         ("databases", "1".to_string()),
         ("maxmemory", "0".to_string()),
@@ -207,9 +225,9 @@ fn config_command(node: &Node, args: &[Bytes]) -> Frame {
             let config = node.config();
             let mut out = Vec::new();
             for (name, value) in config_params(&config) {
-                let wanted = args[2..]
-                    .iter()
-                    .any(|p| crate::keyspace::glob::glob_match(&p.to_ascii_lowercase(), name.as_bytes()));
+                let wanted = args[2..].iter().any(|p| {
+                    crate::keyspace::glob::glob_match(&p.to_ascii_lowercase(), name.as_bytes())
+                });
                 if wanted {
                     out.push(Frame::bulk(name));
                     out.push(Frame::bulk(value));
@@ -251,7 +269,10 @@ fn config_set(node: &Node, pairs: &[Bytes]) -> Frame {
 }
 
 fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
-    let number = |v: &str| v.parse::<u64>().map_err(|_| "argument couldn't be parsed into an integer".to_string());
+    let number = |v: &str| {
+        v.parse::<u64>()
+            .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+    };
     match name {
         "hz" => config.hz = number(value)?.clamp(1, 500) as u32,
         "maxclients" => config.maxclients = number(value)?.min(u64::from(u32::MAX)) as u32,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::cmd::{self, Route};
-use crate::io::{Clock, Io, Listener, Spawn, Stream};
+use crate::io::{Io, Listener, Stream};
 use crate::resp::encode::encode;
 use crate::resp::parse::{ParseLimits, RequestParser};
 use crate::resp::Frame;
@@ -33,6 +33,9 @@ use crate::shard::state::Shard;
 pub const PIPELINE_BATCH_COMMANDS_MAX: usize = 1024;
 /// Bytes asked of one socket read.
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Most bytes one client may have buffered unparsed (Redis `client-query-buffer-limit`,
+/// 1 GiB by default); past it the client gets an error and is closed.
+pub const QUERY_BUFFER_BYTES_MAX: usize = 1024 * 1024 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 pub const ACCEPT_RETRY_DELAY_MS: u64 = 10;
 
@@ -55,7 +58,8 @@ pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: 
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let maxclients = node.config.read().map(|c| c.maxclients).unwrap_or(10_000) as usize;
+                let maxclients =
+                    node.config.read().map(|c| c.maxclients).unwrap_or(10_000) as usize;
                 if node.connected_clients.load(Ordering::SeqCst) >= maxclients {
                     node.rejected_connections.fetch_add(1, Ordering::SeqCst);
                     shard.io.spawn_local(reject(stream));
@@ -72,14 +76,19 @@ pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: 
             }
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
-                shard.io.sleep(Duration::from_millis(ACCEPT_RETRY_DELAY_MS)).await;
+                shard
+                    .io
+                    .sleep(Duration::from_millis(ACCEPT_RETRY_DELAY_MS))
+                    .await;
             }
         }
     }
 }
 
 async fn reject<S: Stream>(mut stream: S) {
-    let _ = stream.write_all(b"-ERR max number of clients reached\r\n".to_vec()).await;
+    let _ = stream
+        .write_all(b"-ERR max number of clients reached\r\n".to_vec())
+        .await;
 }
 
 /// One reply of a batch, and whether it waits for the batch's AOF acknowledgement.
@@ -121,19 +130,31 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(error) => {
-                    batch.push(Pending { frame: error.to_frame(), needs_ack: false });
+                    batch.push(Pending {
+                        frame: error.to_frame(),
+                        needs_ack: false,
+                    });
                     close = true;
                     break;
                 }
             };
             match run_command(&router, &node, &mut client, args).await {
-                Outcome::Reply(frame) => batch.push(Pending { frame, needs_ack: false }),
+                Outcome::Reply(frame) => batch.push(Pending {
+                    frame,
+                    needs_ack: false,
+                }),
                 Outcome::Local(frame, lsn) => {
                     ack_lsn = ack_lsn.max(lsn);
-                    batch.push(Pending { frame, needs_ack: lsn.is_some() });
+                    batch.push(Pending {
+                        frame,
+                        needs_ack: lsn.is_some(),
+                    });
                 }
                 Outcome::Close(frame) => {
-                    batch.push(Pending { frame, needs_ack: false });
+                    batch.push(Pending {
+                        frame,
+                        needs_ack: false,
+                    });
                     close = true;
                     break;
                 }
@@ -172,6 +193,12 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
             Ok(_) => {
                 parser.feed(&input);
                 input.clear();
+                if parser.buffered_len() > QUERY_BUFFER_BYTES_MAX {
+                    tracing::warn!(client = client.id, peer = %client.peer, "closing client that reached max query buffer length");
+                    let error = b"-ERR Protocol error: client query buffer limit exceeded\r\n".to_vec();
+                    let _ = stream.write_all(error).await;
+                    return;
+                }
             }
         }
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use crate::io::{Clock, Io};
+use crate::io::Io;
 use crate::resp::Frame;
 use crate::server::Node;
 use crate::shard::dispatch::{self, Job, Response, ShardStats};
@@ -19,7 +19,14 @@ use crate::shard::route::Router;
 pub const REDIS_VERSION: &str = "7.2.0";
 
 /// Sections printed by `INFO` / `INFO default`.
-const DEFAULT_SECTIONS: [&str; 6] = ["server", "clients", "memory", "persistence", "stats", "keyspace"];
+const DEFAULT_SECTIONS: [&str; 6] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "keyspace",
+];
 
 /// Every shard's stats, in shard order; `None` for a shard that did not answer.
 pub async fn gather<I: Io>(router: &Router<'_, I>) -> Vec<Option<ShardStats>> {
@@ -29,7 +36,14 @@ pub async fn gather<I: Io>(router: &Router<'_, I>) -> Vec<Option<ShardStats>> {
             all.push(Some(router.shard.stats()));
             continue;
         }
-        let answer = dispatch::call(&router.shard.io, router.senders, target, Job::Stats, router.timeout).await;
+        let answer = dispatch::call(
+            &router.shard.io,
+            router.senders,
+            target,
+            Job::Stats,
+            router.timeout,
+        )
+        .await;
         all.push(match answer {
             Ok(Response::Stats(stats)) => Some(*stats),
             _ => None,
@@ -44,7 +58,11 @@ pub async fn info<I: Io>(router: &Router<'_, I>, node: &Node, args: &[Bytes]) ->
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    if sections.is_empty() || sections.iter().any(|s| s == "default" || s == "all" || s == "everything") {
+    if sections.is_empty()
+        || sections
+            .iter()
+            .any(|s| s == "default" || s == "all" || s == "everything")
+    {
         sections = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
     }
     let stats = gather(router).await;
@@ -117,7 +135,11 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
     };
 }
 
-fn render_persistence(out: &mut String, config: &crate::server::config::Config, stats: &[Option<ShardStats>]) -> std::fmt::Result {
+fn render_persistence(
+    out: &mut String,
+    config: &crate::server::config::Config,
+    stats: &[Option<ShardStats>],
+) -> std::fmt::Result {
     let all_ok = stats.iter().flatten().all(|s| s.aof_last_write_ok);
     let error = stats
         .iter()

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use config::Config;
 
-use crate::io::{Clock, Entropy, Io, Listener, Net, Spawn};
+use crate::io::{Io, Listener};
 use crate::keyspace::Db;
 use crate::persist::{Aof, AofOptions};
 use crate::shard::dispatch::{Job, Request, Response, Senders};
@@ -181,9 +181,13 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
     let shard = Rc::new(recover_shard(&io, &config, shard_id, node.shards).await?);
     // Step 3: wait for every shard.
     node.ready.arrive();
-    node.ready.wait(usize::from(node.shards), || node.has_failed()).await;
+    node.ready
+        .wait(usize::from(node.shards), || node.has_failed())
+        .await;
     if node.has_failed() {
-        return Err(StartError(format!("shard {shard_id}: another shard failed to start")));
+        return Err(StartError(format!(
+            "shard {shard_id}: another shard failed to start"
+        )));
     }
     // Step 4: background tasks.
     io.spawn_local(serve_requests(shard.clone(), receiver));
@@ -204,15 +208,8 @@ async fn recover_shard<I: Io>(
     if !config.appendonly {
         return Ok(shard);
     }
-    let options = AofOptions {
-        dir: config.aof_dir(),
-        shard_id,
-        shard_count: shards,
-        fsync: config.appendfsync,
-        fsync_timeout: config.aof_fsync_timeout(),
-        buffer_bytes_max: crate::persist::AOF_BUFFER_BYTES_MAX,
-        ack_before_fsync_defect: config.defects.ack_before_fsync,
-    };
+    let mut options = AofOptions::from_config(config, shard_id);
+    options.shard_count = shards;
     let skip = config.defects.skip_replay_of_shard == Some(shard_id);
     let mut replay = |_lsn: u64, args: Vec<bytes::Bytes>| -> Result<(), String> {
         if skip {
@@ -224,7 +221,6 @@ async fn recover_shard<I: Io>(
     let (aof, report) = Aof::open(io.clone(), options, &mut replay)
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: AOF recovery refused: {e}")))?;
-    drop(replay);
     tracing::info!(
         shard = shard_id,
         records = report.records,
@@ -249,7 +245,9 @@ async fn bind_listener<I: Io>(
     if shard_id != 0 {
         node.bound.wait(1, || node.has_failed()).await;
         if node.has_failed() {
-            return Err(StartError(format!("shard {shard_id}: shard 0 failed to bind")));
+            return Err(StartError(format!(
+                "shard {shard_id}: shard 0 failed to bind"
+            )));
         }
     }
     let mut cfg = config.clone();
@@ -263,7 +261,11 @@ async fn bind_listener<I: Io>(
         .map_err(|e| StartError(format!("could not bind {addr}: {e}")))?;
     if shard_id == 0 {
         let local = listener.local_addr();
-        let port = local.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(cfg.port);
+        let port = local
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(cfg.port);
         node.port.store(port, Ordering::SeqCst);
         node.start_ms.store(io.wall_clock_ms(), Ordering::SeqCst);
         node.bound.arrive();
@@ -278,11 +280,15 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
     while let Ok(request) = receiver.recv().await {
         match request.job {
             Job::Stats => {
-                let _ = request.reply.try_send(Response::Stats(Box::new(shard.stats())));
+                let _ = request
+                    .reply
+                    .try_send(Response::Stats(Box::new(shard.stats())));
             }
             Job::Command(args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
-                    let _ = request.reply.try_send(Response::Reply(crate::cmd::unknown_command(&args)));
+                    let _ = request
+                        .reply
+                        .try_send(Response::Reply(crate::cmd::unknown_command(&args)));
                     continue;
                 };
                 let (reply, lsn) = shard.execute_local(spec, &args);

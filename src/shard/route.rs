@@ -171,14 +171,19 @@ impl<I: Io> Router<'_, I> {
                     found.into_iter().nth(pick).unwrap_or(Frame::Null)
                 }
             }
-            Merge::MgetOrder | Merge::Scan => Frame::error("ERR internal: bad merge for all-shards"),
+            Merge::MgetOrder | Merge::Scan => {
+                Frame::error("ERR internal: bad merge for all-shards")
+            }
         }
     }
 
     /// SCAN across shards: the global cursor is `shard << 48 | local cursor`; when a shard's
     /// local scan ends, continue at the next shard's start.
     async fn run_scan(&self, spec: &CommandSpec, mut args: Vec<Bytes>) -> Frame {
-        let Some(cursor) = args.get(1).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok()) else {
+        let Some(cursor) = args
+            .get(1)
+            .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok())
+        else {
             return Frame::error("ERR invalid cursor");
         };
         let target = (cursor >> SCAN_CURSOR_LOCAL_BITS) as u16;
@@ -195,7 +200,10 @@ impl<I: Io> Router<'_, I> {
             return Frame::Array(parts);
         }
         let next_local = match &parts[0] {
-            Frame::Bulk(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
+            Frame::Bulk(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0),
             _ => 0,
         };
         let next = if next_local != 0 {

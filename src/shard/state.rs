@@ -19,7 +19,7 @@ use std::cell::{Cell, RefCell};
 use bytes::Bytes;
 
 use crate::cmd::{self, CommandSpec, ExecCtx};
-use crate::io::{Clock, Entropy, Io};
+use crate::io::Io;
 use crate::keyspace::Db;
 use crate::persist::{Aof, Lsn};
 use crate::resp::Frame;
@@ -66,19 +66,11 @@ impl<I: Io> Shard<I> {
     /// Executes a data command here. Returns the reply and the LSN the reply must wait for
     /// (`None` when the AOF is off).
     pub fn execute_local(&self, spec: &CommandSpec, args: &[Bytes]) -> (Frame, Option<Lsn>) {
-        self.commands_processed.set(self.commands_processed.get() + 1);
+        self.commands_processed
+            .set(self.commands_processed.get() + 1);
         if spec.is_write() {
-            if let Some(aof) = &self.aof {
-                let stats = aof.stats();
-                if !stats.last_write_ok {
-                    let cause = stats.last_error.unwrap_or_else(|| "unknown".to_string());
-                    return (
-                        Frame::error(format!(
-                            "MISCONF Errors writing to the AOF file: {cause}; writes are refused until the disk recovers"
-                        )),
-                        None,
-                    );
-                }
+            if let Some(Err(error)) = self.aof.as_ref().map(|aof| aof.writable()) {
+                return (error.to_reply(), None);
             }
         }
         let mut propagate: Vec<Vec<Bytes>> = Vec::new();
@@ -120,7 +112,11 @@ impl<I: Io> Shard<I> {
         self.expired_keys
             .set(self.expired_keys.get() + deleted as u64);
         if let Err(error) = self.append_all(&propagate) {
-            tracing::warn!(shard = self.id, ?error, "active expiry could not log its deletes");
+            tracing::warn!(
+                shard = self.id,
+                ?error,
+                "active expiry could not log its deletes"
+            );
         }
     }
 
@@ -149,9 +145,7 @@ impl<I: Io> Shard<I> {
     /// While the AOF is latched failed, reads do not wait (they keep working).
     pub fn read_barrier(&self) -> Option<Lsn> {
         let aof = self.aof.as_ref()?;
-        if !aof.stats().last_write_ok {
-            return None;
-        }
+        aof.writable().ok()?;
         Some(aof.last_lsn())
     }
 
@@ -201,19 +195,21 @@ impl<I: Io> Shard<I> {
 
     fn count_expiries(&self, propagate: &[Vec<Bytes>], args: &[Bytes]) {
         // A DEL the command did not ask for is a lazy expiry.
-        let asked_del = args
-            .first()
-            .is_some_and(|name| {
-                [&b"del"[..], b"unlink", b"getdel"]
-                    .iter()
-                    .any(|n| name.eq_ignore_ascii_case(n))
-            });
+        let asked_del = args.first().is_some_and(|name| {
+            [&b"del"[..], b"unlink", b"getdel"]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+        });
         if asked_del {
             return;
         }
         let lazy = propagate
             .iter()
-            .filter(|record| record.first().is_some_and(|n| n.eq_ignore_ascii_case(b"del")))
+            .filter(|record| {
+                record
+                    .first()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(b"del"))
+            })
             .count();
         self.expired_keys.set(self.expired_keys.get() + lazy as u64);
     }

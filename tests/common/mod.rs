@@ -51,7 +51,12 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn tidemark");
-        let mut server = Server { child, port, dir: dir.to_path_buf(), args };
+        let mut server = Server {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+            args,
+        };
         server.wait_ready();
         server
     }
@@ -78,7 +83,8 @@ impl Server {
 
     /// A `redis` crate connection.
     pub fn client(&self) -> redis::Connection {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("client");
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("client");
         client.get_connection().expect("connect")
     }
 

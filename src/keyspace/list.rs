@@ -1,0 +1,22 @@
+//! The list value type (placeholder until its command family lands).
+
+/// A list value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListValue {}
+
+impl ListValue {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    /// True when empty (an empty collection is never stored: the key is deleted).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rough payload size in bytes (for the memory estimate).
+    pub fn size_bytes(&self) -> usize {
+        0
+    }
+}
