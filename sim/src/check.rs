@@ -40,13 +40,16 @@ pub struct CheckStats {
     pub forgiven: u64,
 }
 
-/// Reads every key of `keys` from the node at `addr`. Errors: a message saying why the
+/// Reads every key of `keys` from the node at `addr`, `pipeline_keys` GETs per write
+/// (1 over tiny socket buffers: a client that writes a long pipeline without reading
+/// deadlocks against a server blocked writing replies, as over real TCP). Errors: a message saying why the
 /// keys could not be read before `CHECK_DEADLINE`.
 pub async fn read_keys(
     exec: &Executor,
     net: &SimNet,
     addr: &str,
     keys: &[Vec<u8>],
+    pipeline_keys: usize,
 ) -> Result<Vec<Option<Vec<u8>>>, String> {
     let deadline = exec.now() + CHECK_DEADLINE;
     let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(keys.len());
@@ -72,13 +75,13 @@ pub async fn read_keys(
         };
         let chunk: Vec<&Vec<u8>> = keys[values.len()..]
             .iter()
-            .take(CHECK_PIPELINE_KEYS)
+            .take(pipeline_keys.max(1))
             .collect();
         let commands: Vec<Vec<Bytes>> = chunk
             .iter()
             .map(|k| vec![Bytes::from_static(b"GET"), Bytes::copy_from_slice(k)])
             .collect();
-        if let Err(e) = c.send(&commands).await {
+        if let Err(e) = c.send(&commands, deadline).await {
             last_problem = format!("send: {e}");
             conn = None;
             continue;
@@ -128,12 +131,15 @@ pub async fn read_keys(
 
 /// Holds what was read against the model: every key not in `forgiven` must hold one of
 /// its possible values (and then holds exactly that); forgiven keys are re-based.
-/// `context` (e.g. "after machine crash 2") goes into the violation message.
+/// `live`: the node was not restarted since the keys were written, so tainted keys are
+/// only checked, not re-based (`Model::observe_live`). `context` (e.g. "after machine
+/// crash 2") goes into the violation message.
 pub fn check_keys(
     model: &mut Model,
     keys: &[Vec<u8>],
     values: Vec<Option<Vec<u8>>>,
     forgiven: &BTreeSet<Vec<u8>>,
+    live: bool,
     context: &str,
 ) -> Result<CheckStats, String> {
     let mut stats = CheckStats::default();
@@ -142,9 +148,12 @@ pub fn check_keys(
             model.forgive(key, value);
             stats.forgiven += 1;
         } else {
-            model
-                .observe(key, value)
-                .map_err(|v| format!("{context}: {}", v.0))?;
+            let result = if live {
+                model.observe_live(key, value)
+            } else {
+                model.observe(key, value)
+            };
+            result.map_err(|v| format!("{context}: {}", v.0))?;
             stats.checked += 1;
         }
     }
@@ -163,11 +172,27 @@ mod tests {
             .acked(b"k", &Op::Set(b"v".to_vec()), &Reply::Ok)
             .unwrap();
         let keys = vec![b"k".to_vec()];
-        let err = check_keys(&mut model, &keys, vec![None], &BTreeSet::new(), "after crash 1")
-            .unwrap_err();
-        assert!(err.contains("after crash 1") && err.contains("\"k\""), "{err}");
+        let err = check_keys(
+            &mut model,
+            &keys,
+            vec![None],
+            &BTreeSet::new(),
+            false,
+            "after crash 1",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("after crash 1") && err.contains("\"k\""),
+            "{err}"
+        );
         let forgiven: BTreeSet<Vec<u8>> = keys.iter().cloned().collect();
-        let stats = check_keys(&mut model, &keys, vec![None], &forgiven, "x").unwrap();
-        assert_eq!(stats, CheckStats { checked: 0, forgiven: 1 });
+        let stats = check_keys(&mut model, &keys, vec![None], &forgiven, false, "x").unwrap();
+        assert_eq!(
+            stats,
+            CheckStats {
+                checked: 0,
+                forgiven: 1
+            }
+        );
     }
 }

@@ -40,6 +40,9 @@ struct Force {
     /// skip-replay-shard-N (bug 1). Repeatable.
     #[arg(long, value_parser = parse_defect)]
     defect: Vec<DefectFlag>,
+    /// Allow fsync EIO together with both crash kinds (known server limitation C).
+    #[arg(long)]
+    fsync_eio_with_mixed_crashes: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -85,6 +88,7 @@ impl Force {
             appendfsync: self.appendfsync,
             crash_kinds: self.crash,
             trace,
+            fsync_eio_with_mixed_crashes: self.fsync_eio_with_mixed_crashes,
         }
     }
 }
@@ -193,6 +197,9 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
 fn run_one(seed: u64, opts: &RunOptions, check_determinism: bool) -> ExitCode {
     let report = run_seed(seed, opts);
     println!("{report}");
+    if opts.trace || report.failure.is_some() {
+        println!("plan: {}", report.plan);
+    }
     if check_determinism {
         let quiet = RunOptions {
             trace: false,

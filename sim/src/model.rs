@@ -142,7 +142,7 @@ impl Model {
         }
         if next.is_empty() {
             return Err(Violation(format!(
-                "key {:?}: {op:?} replied {reply:?}, but the possible values were {:?}",
+                "key {:?}: {op:?} replied {reply:?}, but the possible values were {}",
                 String::from_utf8_lossy(key),
                 printable(&before)
             )));
@@ -184,16 +184,41 @@ impl Model {
         let slot = self.possible(key);
         if let Some(possible) = slot.as_ref() {
             if !possible.contains(&value) {
+                let seen = match &value {
+                    None => "(absent)".to_string(),
+                    Some(b) => format!("{:?}", String::from_utf8_lossy(b)),
+                };
                 return Err(Violation(format!(
-                    "key {:?}: recovered {:?}, but the acknowledged history allows only {:?}",
+                    "key {:?}: read {seen}, but the acknowledged history allows only {}",
                     String::from_utf8_lossy(key),
-                    value.as_deref().map(String::from_utf8_lossy),
                     printable(possible)
                 )));
             }
         }
         *slot = Some(vec![value]);
         Ok(())
+    }
+
+    /// A value read from a LIVE node (no crash since the key was last written): must be
+    /// possible; becomes the only possibility unless the key is tainted (the read may show
+    /// a write that never became durable, see the module comment).
+    pub fn observe_live(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Result<(), Violation> {
+        if !self.tainted.contains(key) {
+            return self.observe(key, value);
+        }
+        if !self.is_possible(key, &value) {
+            let mut probe = self.clone_key(key);
+            return probe.observe(key, value);
+        }
+        Ok(())
+    }
+
+    fn clone_key(&self, key: &[u8]) -> Model {
+        let mut one = Model::new();
+        if let Some(state) = self.keys.get(key) {
+            one.keys.insert(key.to_vec(), state.clone());
+        }
+        one
     }
 
     /// Re-bases a key on what was read without checking (allowed loss window).
@@ -226,14 +251,24 @@ impl Model {
     }
 }
 
-fn printable(possible: &Possible) -> Vec<Option<String>> {
-    possible
+/// Possible values shown in a violation message, at most.
+const PRINTED_VALUES_MAX: usize = 6;
+
+fn printable(possible: &Possible) -> String {
+    let shown: Vec<String> = possible
         .iter()
-        .map(|v| {
-            v.as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
+        .take(PRINTED_VALUES_MAX)
+        .map(|v| match v {
+            None => "(absent)".to_string(),
+            Some(b) => format!("{:?}", String::from_utf8_lossy(b)),
         })
-        .collect()
+        .collect();
+    let more = possible.len().saturating_sub(PRINTED_VALUES_MAX);
+    if more > 0 {
+        format!("[{}, … {more} more]", shown.join(", "))
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -293,15 +328,25 @@ mod tests {
     #[test]
     fn reads_of_tainted_keys_check_but_do_not_narrow() {
         let mut model = Model::new();
-        model.acked(b"k", &Op::Set(b"a".to_vec()), &Reply::Ok).unwrap();
+        model
+            .acked(b"k", &Op::Set(b"a".to_vec()), &Reply::Ok)
+            .unwrap();
         model.uncertain(b"k", &Op::Set(b"b".to_vec()));
         // The read may reveal a write that never became durable.
-        model.acked(b"k", &Op::Get, &Reply::Value(Some(b"b".to_vec()))).unwrap();
+        model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"b".to_vec())))
+            .unwrap();
         assert!(model.is_possible(b"k", &Some(b"a".to_vec())));
-        assert!(model.acked(b"k", &Op::Get, &Reply::Value(Some(b"z".to_vec()))).is_err());
+        assert!(model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"z".to_vec())))
+            .is_err());
         // An acknowledged write clears the taint: reads narrow again.
-        model.acked(b"k", &Op::Append(b"c".to_vec()), &Reply::Integer(2)).unwrap();
-        model.acked(b"k", &Op::Get, &Reply::Value(Some(b"bc".to_vec()))).unwrap();
+        model
+            .acked(b"k", &Op::Append(b"c".to_vec()), &Reply::Integer(2))
+            .unwrap();
+        model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"bc".to_vec())))
+            .unwrap();
         assert_eq!(model.possible_count(b"k"), 1);
         assert!(model.observe(b"k", Some(b"ac".to_vec())).is_err());
     }

@@ -92,7 +92,11 @@ impl Command {
                     }
                     Op::Get => vec![Bytes::from_static(b"GET"), key],
                     Op::IncrBy(n) => {
-                        vec![Bytes::from_static(b"INCRBY"), key, Bytes::from(n.to_string())]
+                        vec![
+                            Bytes::from_static(b"INCRBY"),
+                            key,
+                            Bytes::from(n.to_string()),
+                        ]
                     }
                     Op::Append(v) => vec![Bytes::from_static(b"APPEND"), key, b(v)],
                     Op::Del => vec![Bytes::from_static(b"DEL"), key],
@@ -386,17 +390,27 @@ mod tests {
             ex_secs: Some(SET_EX_TTL_SECS),
         };
         assert_eq!(set.args().len(), 5);
-        assert_eq!(set.apply_reply(&mut model, &Frame::ok()), Ok(Outcome::Acked));
+        assert_eq!(
+            set.apply_reply(&mut model, &Frame::ok()),
+            Ok(Outcome::Acked)
+        );
         let get = Command::Mget(vec![b"c0:s0".to_vec(), b"c0:s1".to_vec()]);
         let good = Frame::Array(vec![Frame::bulk(&b"v"[..]), Frame::Null]);
         assert_eq!(get.apply_reply(&mut model, &good), Ok(Outcome::Acked));
         let bad = Frame::Array(vec![Frame::Null, Frame::Null]);
         assert!(get.apply_reply(&mut model, &bad).is_err(), "lost write");
-        assert!(set.apply_reply(&mut model, &Frame::Integer(1)).is_err(), "shape");
-        let wrongtype = Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert!(
+            set.apply_reply(&mut model, &Frame::Integer(1)).is_err(),
+            "shape"
+        );
+        let wrongtype =
+            Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value");
         assert!(set.apply_reply(&mut model, &wrongtype).is_err());
         let misconf = Frame::error("MISCONF Errors writing to the AOF file: EIO");
-        assert!(matches!(set.apply_reply(&mut model, &misconf), Ok(Outcome::Uncertain(_))));
+        assert!(matches!(
+            set.apply_reply(&mut model, &misconf),
+            Ok(Outcome::Uncertain(_))
+        ));
     }
 
     #[test]
@@ -408,7 +422,10 @@ mod tests {
                 for arg in cmd.args().iter().skip(1) {
                     let text = String::from_utf8_lossy(arg);
                     if text.contains(':') && (text.starts_with('c') || text.starts_with('{')) {
-                        assert!(text.starts_with("c3:") || text.starts_with("{c3}:"), "{text}");
+                        assert!(
+                            text.starts_with("c3:") || text.starts_with("{c3}:"),
+                            "{text}"
+                        );
                     }
                 }
             }

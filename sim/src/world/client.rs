@@ -1,6 +1,11 @@
 //! One simulated client: waits for the world's gate (node up and checked), connects,
 //! sends its workload one pipeline at a time, and feeds every reply into the model.
 //!
+//! Pipelines (2–8 commands in one write) are sent only when the network's socket
+//! buffers hold at least `PIPELINE_PIPE_BYTES_MIN`: this client writes a whole pipeline
+//! before reading, which over tiny buffers deadlocks against a server blocked writing
+//! replies (real clients read concurrently; real buffers are large).
+//!
 //! Rules: a reply → `Command::apply_reply` (a violation fails the run); an error reply or
 //! a connection error → the command and every later one of the pipeline are uncertain.
 //! After a connection error the client waits for the gate again. A reply that does not
@@ -23,6 +28,8 @@ use crate::workload::{Command, Outcome, Workload};
 /// Longest a client waits for one reply with the node up before calling it stuck (per
 /// outstanding command of its pipeline: replies of a pipeline leave together).
 pub const STUCK_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Smallest socket buffer (`NetFaults::pipe_capacity_bytes`) over which clients pipeline.
+pub const PIPELINE_PIPE_BYTES_MIN: usize = 4096;
 /// Longest think time between two pipelines, in µs (drawn per pipeline).
 pub const THINK_TIME_MAX_US: u64 = 20_000;
 
@@ -51,7 +58,10 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
             let crashes = shared.crashes.get();
             match RespConn::connect(&exec, &shared.net, Owner::Client(id), &shared.addr).await {
                 Ok(c) => conn = Some((c, crashes)),
-                Err(_) => exec.sleep(Duration::from_micros(rng.gen_range(100..5_000))).await,
+                Err(_) => {
+                    exec.sleep(Duration::from_micros(rng.gen_range(100..5_000)))
+                        .await
+                }
             }
             continue;
         };
@@ -60,7 +70,11 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
         if shared.stopping.get() || shared.failed() {
             break;
         }
-        let batch = workload.next_batch(&mut rng);
+        let batch = if shared.pipelines {
+            workload.next_batch(&mut rng)
+        } else {
+            vec![workload.next_command(&mut rng)]
+        };
         shared.busy.set(shared.busy.get() + 1);
         let ok = run_batch(&shared, c, id, &batch).await;
         shared.busy.set(shared.busy.get() - 1);
@@ -77,7 +91,15 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
     let exec = &shared.exec;
     let crashes_before = shared.crashes.get();
     let args: Vec<_> = batch.iter().map(Command::args).collect();
-    if conn.send(&args).await.is_err() {
+    let send_deadline = exec.now() + STUCK_REPLY_TIMEOUT;
+    if let Err(e) = conn.send(&args, send_deadline).await {
+        if e.kind() == std::io::ErrorKind::TimedOut && shared.crashes.get() == crashes_before {
+            shared.fail(&format!(
+                "client {id} stuck: the server did not read `{}` for {STUCK_REPLY_TIMEOUT:?} of virtual time while the node was up",
+                batch[0].describe()
+            ));
+            return false;
+        }
         for cmd in batch {
             shared.settle_uncertain(cmd);
         }

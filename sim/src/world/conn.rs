@@ -53,14 +53,27 @@ impl RespConn {
         })
     }
 
-    /// Sends every command of `commands` in one write (a pipeline).
-    pub async fn send(&mut self, commands: &[Vec<Bytes>]) -> io::Result<()> {
+    /// Sends every command of `commands` in one write (a pipeline). A write still blocked
+    /// at virtual time `deadline` (the server stopped reading) fails with `TimedOut`.
+    pub async fn send(&mut self, commands: &[Vec<Bytes>], deadline: Duration) -> io::Result<()> {
         let mut out = Vec::new();
         for args in commands {
             encode_command(args, &mut out);
         }
-        let (result, _) = self.stream.write_all(out).await;
-        result
+        let stream = &mut self.stream;
+        let write = async move { Some(stream.write_all(out).await.0) };
+        let timer = self.exec.sleep_until(deadline);
+        let raced = futures_lite::future::or(write, async {
+            timer.await;
+            None
+        })
+        .await;
+        raced.unwrap_or_else(|| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the server did not read the request",
+            ))
+        })
     }
 
     /// The next reply, or why there is none by virtual time `deadline`.
