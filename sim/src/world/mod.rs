@@ -405,6 +405,11 @@ struct NodeCtl {
     start_error: Rc<RefCell<Option<String>>>,
     /// Boots refused for an IO error and retried.
     boot_retries: Cell<u32>,
+    /// Retry a refused boot after a machine crash (power cycle) instead of a process
+    /// restart: with fsync EIO on and machine crashes enabled, a process restart would
+    /// expose known server limitation C (see `Plan::draw`).
+    retry_by_machine_crash: bool,
+    retry_rng: RefCell<ChaCha8Rng>,
 }
 
 /// True for a start-up refusal caused by a disk operation failing (not by what was read).
@@ -463,7 +468,12 @@ impl NodeCtl {
                     self.boot_retries.set(self.boot_retries.get() + 1);
                     self.exec
                         .trace("world.boot_retry", u64::from(self.boot.get()), 0);
-                    crate::crash_process(&self.exec, &self.net, &self.disk);
+                    if self.retry_by_machine_crash {
+                        let mut rng = self.retry_rng.borrow_mut();
+                        crate::crash_machine(&self.exec, &self.net, &self.disk, &mut *rng);
+                    } else {
+                        crate::crash_process(&self.exec, &self.net, &self.disk);
+                    }
                     self.boot.set(self.boot.get() + 1);
                     self.exec.sleep(Duration::from_millis(100)).await;
                 }
@@ -745,6 +755,10 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
             boot: Cell::new(0),
             start_error: Rc::new(RefCell::new(None)),
             boot_retries: Cell::new(0),
+            retry_by_machine_crash: plan.faults.disk.fsync_eio_rate > 0.0
+                && plan.crash_kinds != CrashKinds::Process
+                && !opts.fsync_eio_with_mixed_crashes,
+            retry_rng: RefCell::new(exec.rng_stream(stream::WORLD + 7)),
         },
         plan: plan.clone(),
         rng: RefCell::new(rng),
