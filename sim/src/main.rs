@@ -8,7 +8,7 @@
 //! value exits with status 2 (clap).
 
 // Wall-clock time is only used to report seeds per minute of the sweep itself.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::process::ExitCode;
 use std::time::Instant;

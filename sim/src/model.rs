@@ -312,13 +312,18 @@ mod tests {
     fn replies_filter_possibilities() {
         let mut model = Model::new();
         model.uncertain(b"k", &Op::Set(b"a".to_vec()));
+        // An acknowledged write's reply tells which possibility was real.
         model
-            .acked(b"k", &Op::Get, &Reply::Value(Some(b"a".to_vec())))
+            .acked(b"k", &Op::Append(b"b".to_vec()), &Reply::Integer(2))
             .unwrap();
         assert!(
-            model.observe(b"k", None).is_err(),
-            "the read fixed the value"
+            model.observe(b"k", Some(b"b".to_vec())).is_err(),
+            "the reply fixed the value"
         );
+        // A read of an untainted key narrows too.
+        model.observe(b"k", Some(b"ab".to_vec())).unwrap();
+        model.acked(b"k", &Op::Exists, &Reply::Integer(1)).unwrap();
+        assert!(model.acked(b"k", &Op::Strlen, &Reply::Integer(5)).is_err());
         let mut model = Model::new();
         assert!(model
             .acked(b"k", &Op::Get, &Reply::Value(Some(b"x".to_vec())))

@@ -34,7 +34,10 @@ fn predecessor_bug_2_ack_before_fsync_is_caught() {
         "cargo run -p tidemark-sim --release -- run --seed {} --appendfsync always --crash machine --defect ack-before-fsync",
         report.seed
     );
-    assert!(failure.contains(&repro), "no reproduction command in: {failure}");
+    assert!(
+        failure.contains(&repro),
+        "no reproduction command in: {failure}"
+    );
     assert!(
         failure.contains("acknowledged history allows only"),
         "expected a lost acknowledged write: {failure}"
@@ -60,7 +63,10 @@ fn predecessor_bug_1_skip_replay_of_shard_is_caught() {
         "cargo run -p tidemark-sim --release -- run --seed {} --shards 2 --crash both --defect skip-replay-shard-1",
         report.seed
     );
-    assert!(failure.contains(&repro), "no reproduction command in: {failure}");
+    assert!(
+        failure.contains(&repro),
+        "no reproduction command in: {failure}"
+    );
     assert!(
         failure.contains("acknowledged history allows only"),
         "expected a lost acknowledged write: {failure}"

@@ -29,7 +29,12 @@ fn sweep_block(block: u64) {
             failures.push(failure);
         }
     }
-    assert!(failures.is_empty(), "{} failing seed(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing seed(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(acked > 0, "the sweep must acknowledge some commands");
 }
 
