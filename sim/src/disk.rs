@@ -13,13 +13,18 @@
 //! - machine crash ([`SimDisk::crash_machine`]): every pending write survives with some
 //!   probability, possibly torn at sector granularity (see `disk/crash.rs`); pending
 //!   `set_len`s and directory operations each may or may not apply. Unnamed inodes vanish.
-//! - runtime faults ([`DiskFaults`]): latency (every op sleeps in virtual time), stalls
-//!   on syncs, fsync EIO (pending data then only partly reached the platter and is no
-//!   longer pending: the Linux "clean pages" behaviour), write EIO, short writes,
-//!   ENOSPC at a capacity, read bit flips.
+//! - runtime faults ([`DiskFaults`]): latency (every op sleeps in virtual time), latency
+//!   spikes on any op, stalls on syncs, fsync EIO (pending data then only partly reached
+//!   the platter and is no longer pending: the Linux "clean pages" behaviour), write EIO,
+//!   short writes, ENOSPC at a capacity (space returns when files shrink or are removed),
+//!   read bit flips (the stored data stays intact), misdirected writes (the page cache
+//!   shows the write, the device put it at another sector-aligned offset of the file or
+//!   lost it: visible after a machine crash or [`SimDisk::evict_page_cache`]). Every
+//!   injected fault emits a `disk.fault.*` trace event.
 //! - crash points: [`SimDisk::crash_after_ops`] freezes the disk after the n-th completed
 //!   operation (later ops never complete) so the world can crash the node at exactly that
-//!   point of a protocol.
+//!   point of a protocol; [`SimDisk::start_section`] does the same counting only the
+//!   mutating operations of one protocol section (see `crashpoints.rs`).
 //!
 //! Simplifications: directories cannot be renamed or removed; paths are relative to the
 //! node's root (`..` is refused, a leading `/` is ignored); hard links do not exist.
@@ -80,6 +85,20 @@ pub(crate) struct Inode {
     pub(crate) pending: Vec<PendingOp>,
     /// An fsync failed: some data shown by the page cache never reaches the platter.
     pub(crate) lost_to_eio: bool,
+    /// A misdirected write: the page cache shows data the device put elsewhere (or lost).
+    pub(crate) misdirected: bool,
+}
+
+impl Inode {
+    /// What the device holds for this inode: platter + pending ops, ignoring the page
+    /// cache. Equals `current` unless an fsync EIO or a misdirected write diverged them.
+    pub(crate) fn device_view(&self) -> Vec<u8> {
+        let mut image = self.durable.clone();
+        for op in &self.pending {
+            apply_op(&mut image, op);
+        }
+        image
+    }
 }
 
 /// What a name points at.
@@ -143,8 +162,17 @@ pub(crate) struct DiskState {
 }
 
 impl DiskState {
+    /// Bytes in use: the lengths of the files that have a name (an unlinked file's space
+    /// returns at once: the simulator does not track open handles).
     fn used_bytes(&self) -> u64 {
-        self.inodes.values().map(|i| i.current.len() as u64).sum()
+        self.names
+            .values()
+            .filter_map(|e| match e {
+                Entry::File(ino) => self.inodes.get(ino),
+                Entry::Dir => None,
+            })
+            .map(|i| i.current.len() as u64)
+            .sum()
     }
 
     fn dir_exists(&self, path: &Path) -> bool {
@@ -224,9 +252,19 @@ struct DiskInner {
     rng: RefCell<ChaCha8Rng>,
     faults: RefCell<DiskFaults>,
     ops_done: Cell<u64>,
+    /// Completed mutating operations (see [`SimDisk::mutation_count`]).
+    mutations: Cell<u64>,
+    /// `mutations` when the current protocol section started, while one is open.
+    section_start: Cell<Option<u64>>,
+    /// Mutating operations of the last (or current) section.
+    section_ops: Cell<u64>,
+    /// Freeze after this many mutating operations of the current section.
+    section_crash_after: Cell<Option<u64>>,
     freeze_after: Cell<Option<u64>>,
     frozen: Cell<bool>,
     stalled_until: Cell<Duration>,
+    /// How many times each `disk.fault.*` fired.
+    fault_counts: RefCell<BTreeMap<&'static str, u64>>,
 }
 
 /// One node's simulated disk. Cheap to clone (an `Rc`); survives the node's process
@@ -259,9 +297,14 @@ impl SimDisk {
                 rng: RefCell::new(exec.rng_stream(stream::DISK_BASE + u64::from(node))),
                 faults: RefCell::new(faults),
                 ops_done: Cell::new(0),
+                mutations: Cell::new(0),
+                section_start: Cell::new(None),
+                section_ops: Cell::new(0),
+                section_crash_after: Cell::new(None),
                 freeze_after: Cell::new(None),
                 frozen: Cell::new(false),
                 stalled_until: Cell::new(Duration::ZERO),
+                fault_counts: RefCell::new(BTreeMap::new()),
             }),
         }
     }
@@ -309,15 +352,85 @@ impl SimDisk {
         );
     }
 
+    /// Completed *mutating* operations so far: `write_at`, `sync_data`/`sync_all`,
+    /// `set_len`, `rename`, `remove_file`, `sync_dir`, `create_dir_all`, and an `open`
+    /// that created or truncated a file (even when they failed). A crash between two
+    /// other operations is the same state as a crash right after the last mutating one,
+    /// so crash points are enumerated over these (see `crashpoints.rs`).
+    pub fn mutation_count(&self) -> u64 {
+        self.inner.mutations.get()
+    }
+
+    /// Opens a protocol section (e.g. one manifest update): from now on mutating
+    /// operations are counted in [`SimDisk::section_ops`]. With `Some(k)` the disk
+    /// freezes right after the section's `k`-th mutating operation completes (every later
+    /// operation blocks forever, as with [`SimDisk::crash_after_ops`]); `Some(0)` freezes
+    /// at once. A section left open runs to the end of the run.
+    pub fn start_section(&self, crash_after_ops: Option<u64>) {
+        self.inner.section_start.set(Some(self.mutation_count()));
+        self.inner.section_ops.set(0);
+        self.inner.section_crash_after.set(crash_after_ops);
+        self.inner.exec.trace(
+            "disk.section_start",
+            u64::from(self.inner.node),
+            crash_after_ops.map_or(u64::MAX, |k| k),
+        );
+        if crash_after_ops == Some(0) {
+            self.inner.frozen.set(true);
+        }
+    }
+
+    /// Closes the protocol section; returns its count of mutating operations. Later
+    /// operations no longer count (a freeze already reached stays).
+    pub fn end_section(&self) -> u64 {
+        self.inner.section_start.set(None);
+        self.inner.section_crash_after.set(None);
+        self.inner.section_ops.get()
+    }
+
+    /// Mutating operations of the current (or last closed) section.
+    pub fn section_ops(&self) -> u64 {
+        self.inner.section_ops.get()
+    }
+
+    /// How many times each injected fault fired so far, by trace tag (`disk.fault.stall`,
+    /// `latency_spike`, `read_bitflip`, `enospc`, `write_eio`, `short_write`,
+    /// `misdirected_write`, `fsync_eio`; machine crashes add `torn_write`, `append_fill`
+    /// and `crash_lost_ops` with their counts).
+    pub fn fault_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.fault_counts.borrow().clone()
+    }
+
+    /// Drops the page cache: every file then reads what the device holds (platter plus
+    /// pending operations). Only differs from before where an fsync EIO or a misdirected
+    /// write made the cache lie. (Memory pressure, `echo 3 > drop_caches`.)
+    pub fn evict_page_cache(&self) {
+        let mut state = self.inner.state.borrow_mut();
+        let mut changed = 0u64;
+        for inode in state.inodes.values_mut() {
+            let view = inode.device_view();
+            if view != inode.current {
+                changed += 1;
+                inode.current = view;
+            }
+            inode.lost_to_eio = false;
+            inode.misdirected = false;
+        }
+        self.inner
+            .exec
+            .trace("disk.evict_page_cache", u64::from(self.inner.node), changed);
+    }
+
     /// Whether the crash point set by [`SimDisk::crash_after_ops`] has been reached.
     pub fn crash_point_reached(&self) -> bool {
         self.inner.frozen.get()
     }
 
     /// Process crash (SIGKILL): the disk is untouched — the page cache survives. Only
-    /// disarms a crash point. (Kill the node's tasks on the executor separately.)
+    /// disarms a crash point (and closes a protocol section). (Kill the node's tasks on the executor separately.)
     pub fn crash_process(&self) {
         self.crash_after_ops(None);
+        self.end_section();
         self.inner
             .exec
             .trace("disk.crash_process", u64::from(self.inner.node), 0);
@@ -328,6 +441,7 @@ impl SimDisk {
     /// first: open handles of the old process become stale (EBADF).
     pub fn crash_machine(&self, rng: &mut impl Rng) -> CrashReport {
         self.crash_after_ops(None);
+        self.end_section();
         let faults = self.faults();
         let report = crash::crash_machine(&mut self.inner.state.borrow_mut(), &faults, rng);
         self.inner.exec.trace(
@@ -335,6 +449,18 @@ impl SimDisk {
             u64::from(self.inner.node),
             report.digest(),
         );
+        let lost = report.writes_lost + report.set_lens_lost + report.dir_ops_lost;
+        for (tag, count) in [
+            ("disk.fault.torn_write", report.writes_torn),
+            ("disk.fault.append_fill", report.appends_filled),
+            ("disk.fault.crash_lost_ops", lost),
+        ] {
+            if count > 0 {
+                self.fault(tag, 0, count as u64);
+                // `fault` counted one event; count each op.
+                *self.inner.fault_counts.borrow_mut().entry(tag).or_insert(0) += count as u64 - 1;
+            }
+        }
         report
     }
 
@@ -408,6 +534,11 @@ impl SimDisk {
             let mut us = rng.gen_range(faults.latency_min_us..=faults.latency_max_us);
             if is_sync && faults.stall_rate > 0.0 && rng.gen_bool(faults.stall_rate) {
                 us += faults.stall_ms * 1000;
+                self.fault("disk.fault.stall", a, faults.stall_ms);
+            }
+            if faults.latency_spike_rate > 0.0 && rng.gen_bool(faults.latency_spike_rate) {
+                us += faults.latency_spike_ms * 1000;
+                self.fault("disk.fault.latency_spike", a, faults.latency_spike_ms);
             }
             Duration::from_micros(us)
         };
@@ -432,6 +563,33 @@ impl SimDisk {
         }
     }
 
+    /// `end` for a mutating operation: also counts it for crash-point sections.
+    fn end_mutation(&self) {
+        self.end();
+        let inner = &self.inner;
+        inner.mutations.set(inner.mutations.get() + 1);
+        if let Some(start) = inner.section_start.get() {
+            let n = inner.mutations.get() - start;
+            inner.section_ops.set(n);
+            if inner.section_crash_after.get().is_some_and(|k| n >= k) {
+                inner.frozen.set(true);
+                inner
+                    .exec
+                    .trace("disk.crash_point", u64::from(inner.node), n);
+            }
+        }
+    }
+
+    /// Emits the trace event of an injected fault (`tag` is `disk.fault.*`) and counts it.
+    fn fault(&self, tag: &'static str, a: u64, b: u64) {
+        *self.inner.fault_counts.borrow_mut().entry(tag).or_insert(0) += 1;
+        self.inner.exec.trace(
+            tag,
+            (u64::from(self.inner.node) << 32) | (a & 0xffff_ffff),
+            b,
+        );
+    }
+
     fn chance(&self, rate: f64) -> bool {
         rate > 0.0 && self.inner.rng.borrow_mut().gen_bool(rate.min(1.0))
     }
@@ -439,6 +597,7 @@ impl SimDisk {
     async fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<SimFile> {
         let path = normalize(path)?;
         self.begin("disk.open", mode as u64, 0, false).await;
+        let mut mutated = false;
         let result = {
             let mut state = self.inner.state.borrow_mut();
             match (state.file(&path), mode) {
@@ -446,12 +605,14 @@ impl SimDisk {
                     let inode = state.inodes.get_mut(&ino).expect("named inode exists");
                     inode.current.clear();
                     inode.pending.push(PendingOp::SetLen(0));
+                    mutated = true;
                     Ok(ino)
                 }
                 (Ok(ino), _) => Ok(ino),
                 (Err(e), OpenMode::CreateReadWrite | OpenMode::CreateTruncate)
                     if e.raw_os_error() == Some(ENOENT) =>
                 {
+                    mutated = true;
                     state
                         .parent_must_exist(&path)
                         .map(|()| state.create_file(&path))
@@ -459,7 +620,11 @@ impl SimDisk {
                 (Err(e), _) => Err(e),
             }
         };
-        self.end();
+        if mutated {
+            self.end_mutation();
+        } else {
+            self.end();
+        }
         let writable = mode != OpenMode::Read;
         result.map(|ino| SimFile {
             disk: self.clone(),
@@ -483,7 +648,7 @@ impl SimDisk {
             state.dir_ops.push(DirOp::Rename { from, to, ino });
             Ok(())
         })();
-        self.end();
+        self.end_mutation();
         result
     }
 
@@ -497,7 +662,7 @@ impl SimDisk {
             state.dir_ops.push(DirOp::Remove { path });
             Ok(())
         })();
-        self.end();
+        self.end_mutation();
         result
     }
 
@@ -522,7 +687,7 @@ impl SimDisk {
             state.dir_ops = later;
             Ok(())
         })();
-        self.end();
+        self.end_mutation();
         result
     }
 
@@ -548,7 +713,7 @@ impl SimDisk {
             }
             Ok(())
         })();
-        self.end();
+        self.end_mutation();
         result
     }
 

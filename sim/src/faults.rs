@@ -3,7 +3,10 @@
 //!
 //! Rates are probabilities in `[0, 1]` applied per operation; latencies are virtual.
 //! [`FaultConfig::default`] is "no faults except latency" (disk ops still take virtual
-//! time, so interleavings vary). Machine-crash survival rates only matter when the world
+//! time, so interleavings vary). [`FaultConfig::draw`] draws the original fault set;
+//! [`FaultConfig::draw_full`] / [`DiskFaults::draw_full`] (opt-in) also turn on read bit
+//! flips, latency spikes, misdirected writes and crash-filled appends, so runs drawn with
+//! `draw` keep their exact behaviour. Machine-crash survival rates only matter when the world
 //! decides to crash a machine; they are part of the config so one seed fixes them.
 //!
 //! What can fail here: nothing; [`FaultConfig::validate`] asserts rates are in range.
@@ -44,6 +47,20 @@ pub struct DiskFaults {
     pub crash_dir_op_rate: f64,
     /// Sector size for torn writes, in bytes (512 or 4096).
     pub sector_bytes: u64,
+    /// Probability that any disk operation takes `latency_spike_ms` longer (a latency
+    /// spike: GC in the SSD, a noisy neighbour). 0 (off) by default.
+    pub latency_spike_rate: f64,
+    /// Length of a latency spike, in ms.
+    pub latency_spike_ms: u64,
+    /// Probability that a `write_at` is misdirected: it reports success and the page
+    /// cache shows it, but the device puts it at another sector-aligned offset of the same
+    /// file, or drops it (seen after a machine crash or `SimDisk::evict_page_cache`).
+    /// Rare by design; 0 (off) by default.
+    pub misdirected_write_rate: f64,
+    /// Machine crash: probability that a lost pending write which extended the file
+    /// still extends it (the size reached the platter, the data did not), the appended
+    /// range reading as zeros or garbage. 0 (off) by default.
+    pub crash_append_fill_rate: f64,
 }
 
 impl Default for DiskFaults {
@@ -63,6 +80,36 @@ impl Default for DiskFaults {
             crash_set_len_rate: 0.5,
             crash_dir_op_rate: 0.5,
             sector_bytes: 512,
+            latency_spike_rate: 0.0,
+            latency_spike_ms: 0,
+            misdirected_write_rate: 0.0,
+            crash_append_fill_rate: 0.0,
+        }
+    }
+}
+
+impl DiskFaults {
+    /// Swarm testing over the *full* disk fault model: [`FaultConfig::draw`]'s disk
+    /// faults, plus read bit flips, latency spikes, misdirected writes (rare), appended
+    /// ranges filled after a crash, and ENOSPC at a drawn capacity more often. Each extra
+    /// fault is on with probability 1/2 at a random rate. Draws from `rng` after
+    /// `FaultConfig::draw`'s own draws, so `draw_full` extends `draw` for the same seed.
+    pub fn draw_full(rng: &mut impl Rng) -> DiskFaults {
+        let mut disk = FaultConfig::draw(rng).disk;
+        disk.extend_full(rng);
+        disk
+    }
+
+    /// Turns on (each with probability 1/2, at a random rate) the faults that
+    /// [`FaultConfig::draw`] leaves off.
+    fn extend_full(&mut self, rng: &mut impl Rng) {
+        self.read_bitflip_rate = maybe(rng, 0.01);
+        self.latency_spike_rate = maybe(rng, 0.02);
+        self.latency_spike_ms = rng.gen_range(10..2_000);
+        self.misdirected_write_rate = maybe(rng, 0.002);
+        self.crash_append_fill_rate = maybe(rng, 1.0);
+        if self.capacity_bytes.is_none() && rng.gen_bool(0.3) {
+            self.capacity_bytes = Some(rng.gen_range(16 * 1024..4 * 1024 * 1024));
         }
     }
 }
@@ -136,6 +183,8 @@ impl FaultConfig {
             crash_set_len_rate: rng.gen_range(0.0..=1.0),
             crash_dir_op_rate: rng.gen_range(0.0..=1.0),
             sector_bytes: if rng.gen_bool(0.5) { 512 } else { 4096 },
+            // Off in `draw`; `draw_full` turns them on (keeps `draw`'s streams as they were).
+            ..DiskFaults::default()
         };
         let net = NetFaults {
             latency_max_us: rng.gen_range(0..2_000),
@@ -146,6 +195,16 @@ impl FaultConfig {
                 .unwrap_or(&4096),
         };
         let config = FaultConfig { disk, net };
+        config.validate();
+        config
+    }
+
+    /// Like [`FaultConfig::draw`] (same draws first, so the same net faults), then the
+    /// extra disk faults of [`DiskFaults::draw_full`]. Opt-in: `draw` itself never turns
+    /// the new faults on.
+    pub fn draw_full(rng: &mut impl Rng) -> FaultConfig {
+        let mut config = FaultConfig::draw(rng);
+        config.disk.extend_full(rng);
         config.validate();
         config
     }
@@ -163,6 +222,9 @@ impl FaultConfig {
             d.crash_torn_rate,
             d.crash_set_len_rate,
             d.crash_dir_op_rate,
+            d.latency_spike_rate,
+            d.misdirected_write_rate,
+            d.crash_append_fill_rate,
             self.net.split_read_rate,
             self.net.reset_rate,
         ] {

@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod clock;
+pub mod crashpoints;
 pub mod disk;
 pub mod executor;
 pub mod faults;

@@ -11,8 +11,10 @@
 //! reported as the exact Redis error frame; nothing panics on input.
 
 mod expire;
+mod hashes;
 mod introspect;
 mod keys;
+mod sets;
 mod strings;
 mod table;
 

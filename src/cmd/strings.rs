@@ -143,11 +143,15 @@ fn set_generic(
         },
         None => None,
     };
-    let old = match get_string(db, ctx, key) {
-        Ok(old) => old,
-        Err(e) => return e,
+    // Only GET reads the old value (WRONGTYPE if not a string); plain SET overwrites any type.
+    let (found, old) = if opts.get {
+        match get_string(db, ctx, key) {
+            Ok(old) => (old.is_some(), old),
+            Err(e) => return e,
+        }
+    } else {
+        (db.contains(ctx, key), None)
     };
-    let found = old.is_some();
     if (opts.nx && found) || (opts.xx && !found) {
         return if opts.get {
             bulk_or_null(old)

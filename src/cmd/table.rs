@@ -130,12 +130,18 @@ static TABLE: &[CommandSpec] = &[
           "Get information and statistics about the server", "1.0.0", ["@slow", "@dangerous"], None),
     spec!("config", -2, [], 0, 0, 0, Route::Connection, "server",
           "A container for server configuration commands", "2.0.0", ["@slow"], None),
+    spec!("save", 1, ["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, Route::Connection, "server",
+          "Synchronously save the dataset to disk", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
+    spec!("bgsave", -1, ["admin", "noscript", "no_async_loading"], 0, 0, 0, Route::Connection, "server",
+          "Asynchronously save the dataset to disk", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
+    spec!("lastsave", 1, ["loading", "stale", "fast"], 0, 0, 0, Route::Connection, "server",
+          "Get the UNIX time stamp of the last successful save to disk", "1.0.0", ["@admin", "@fast", "@dangerous"], None),
     spec!("command", -1, ["loading", "stale"], 0, 0, 0, Route::Connection, "server",
           "Get array of Redis command details", "2.8.13", ["@slow", "@connection"], None),
 ];
 
 /// Every family's slice of the table, in `COMMAND` order.
-static FAMILIES: &[&[CommandSpec]] = &[TABLE];
+static FAMILIES: &[&[CommandSpec]] = &[TABLE, super::hashes::COMMANDS, super::sets::COMMANDS];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();
 static BY_NAME: OnceLock<HashMap<&'static [u8], usize, FixedState>> = OnceLock::new();

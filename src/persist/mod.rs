@@ -29,6 +29,7 @@
 //! ```
 
 mod format;
+pub mod rdb;
 mod recovery;
 mod writer;
 

@@ -25,7 +25,7 @@ pub enum AdminOutcome {
 /// Runs one connection-route command.
 pub async fn handle<I: Io>(
     router: &Router<'_, I>,
-    node: &Node,
+    node: &std::sync::Arc<Node>,
     client: &mut Client,
     spec: &CommandSpec,
     args: &[Bytes],
@@ -44,6 +44,7 @@ pub async fn handle<I: Io>(
         "config" => config_command(node, args),
         "info" => info::info(router, node, args).await,
         "command" => cmd::command_command(args),
+        "save" | "bgsave" | "lastsave" => crate::server::snapshot::command(router, node, spec.name).await,
         other => Frame::error(format!("ERR internal: no handler for '{other}'")),
     };
     AdminOutcome::Reply(reply)

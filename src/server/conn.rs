@@ -216,7 +216,7 @@ enum Outcome {
 
 async fn run_command<I: Io>(
     router: &Router<'_, I>,
-    node: &Node,
+    node: &Arc<Node>,
     client: &mut Client,
     args: Vec<Bytes>,
 ) -> Outcome {

@@ -112,7 +112,7 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
                 used as f64 / (1024.0 * 1024.0)
             )
         }
-        "persistence" => render_persistence(out, &config, stats),
+        "persistence" => render_persistence(out, &config, &node.snapshot, stats),
         "stats" => write!(
             out,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n",
@@ -138,6 +138,7 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
 fn render_persistence(
     out: &mut String,
     config: &crate::server::config::Config,
+    snapshot: &crate::server::snapshot::SnapshotState,
     stats: &[Option<ShardStats>],
 ) -> std::fmt::Result {
     let all_ok = stats.iter().flatten().all(|s| s.aof_last_write_ok);
@@ -148,7 +149,7 @@ fn render_persistence(
         .unwrap_or_default();
     write!(
         out,
-        "# Persistence\r\nloading:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:{}\r\naof_last_write_error:{}\r\naof_current_size:{}\r\naof_buffer_length:{}\r\naof_fsyncs:{}\r\naof_loaded_records:{}\r\naof_truncated_bytes:{}\r\nappendfsync:{}\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n",
+        "# Persistence\r\nloading:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:{}\r\naof_last_write_error:{}\r\naof_current_size:{}\r\naof_buffer_length:{}\r\naof_fsyncs:{}\r\naof_loaded_records:{}\r\naof_truncated_bytes:{}\r\nappendfsync:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n",
         u8::from(config.appendonly),
         if all_ok { "ok" } else { "err" },
         error,
@@ -158,5 +159,9 @@ fn render_persistence(
         sum(stats, |s| s.aof_loaded_records),
         sum(stats, |s| s.aof_truncated_bytes),
         config.appendfsync.as_str(),
+        sum(stats, |s| s.dirty).saturating_sub(snapshot.dirty_at_last_save.load(Ordering::SeqCst)),
+        u8::from(snapshot.in_progress.load(Ordering::SeqCst)),
+        snapshot.last_save_s.load(Ordering::SeqCst),
+        if snapshot.saves.load(Ordering::SeqCst) == 0 || snapshot.last_ok.load(Ordering::SeqCst) { "ok" } else { "err" },
     )
 }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod info;
+pub mod snapshot;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -55,6 +56,8 @@ pub struct Node {
     pub next_client_id: AtomicU64,
     /// Wall-clock ms of the start (for INFO uptime), set by shard 0.
     pub start_ms: AtomicU64,
+    /// RDB snapshot state (SAVE/BGSAVE/LASTSAVE, INFO persistence).
+    pub snapshot: snapshot::SnapshotState,
 }
 
 /// A one-way start-up gate counting arrivals; executor-agnostic.
@@ -117,6 +120,7 @@ impl Node {
             rejected_connections: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
             start_ms: AtomicU64::new(0),
+            snapshot: snapshot::SnapshotState::default(),
         })
     }
 
@@ -192,6 +196,15 @@ async fn start_shard<I: Io>(io: I, node: Arc<Node>, shard_id: u16) -> Result<(),
     // Step 4: background tasks.
     io.spawn_local(serve_requests(shard.clone(), receiver));
     io.spawn_local(active_expiry(shard.clone(), config.hz));
+    if shard_id == 0 {
+        node.snapshot.last_save_s.store(io.wall_clock_ms() / 1000, Ordering::SeqCst);
+        let parts = snapshot::RouterParts {
+            shard: shard.clone(),
+            senders: node.senders.clone(),
+            timeout: config.cross_shard_timeout(),
+        };
+        io.spawn_local(snapshot::save_rules_loop(parts, node.clone()));
+    }
     // Step 5: bind (shard 0 first) and serve.
     let listener = bind_listener(&io, &node, &config, shard_id).await?;
     conn::accept_loop(shard, node, listener).await;
@@ -206,6 +219,15 @@ async fn recover_shard<I: Io>(
 ) -> Result<Shard<I>, StartError> {
     let shard = Shard::new(shard_id, io.clone(), Db::new(io.random_u64()), None);
     if !config.appendonly {
+        let loaded = {
+            let mut db = shard.db.borrow_mut();
+            snapshot::load_dump(io, &mut db, &config.dir, &config.dbfilename, shard_id, shards)
+                .await
+                .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?
+        };
+        if loaded > 0 {
+            tracing::info!(shard = shard_id, keys = loaded, "DB loaded from disk");
+        }
         return Ok(shard);
     }
     let mut options = AofOptions::from_config(config, shard_id);
@@ -283,6 +305,11 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                 let _ = request
                     .reply
                     .try_send(Response::Stats(Box::new(shard.stats())));
+            }
+            Job::Snapshot => {
+                let db = shard.db.borrow().clone();
+                let dirty = shard.dirty.get();
+                let _ = request.reply.try_send(Response::Snapshot(Box::new(db), dirty));
             }
             Job::Command(args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {

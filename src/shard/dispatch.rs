@@ -30,6 +30,8 @@ pub struct ShardStats {
     pub expired_keys: u64,
     /// Commands executed on this shard since start.
     pub commands_processed: u64,
+    /// Writes (propagated records) since start, for `rdb_changes_since_last_save`.
+    pub dirty: u64,
     /// AOF: whether the last write/fsync succeeded (true when AOF is off).
     pub aof_last_write_ok: bool,
     /// AOF: the latched error, if any.
@@ -53,6 +55,8 @@ pub enum Job {
     Command(Vec<Bytes>),
     /// Report [`ShardStats`].
     Stats,
+    /// Clone the keyspace at this instant (a consistent point for an RDB save).
+    Snapshot,
 }
 
 /// The answer to a [`Job`].
@@ -61,6 +65,8 @@ pub enum Response {
     Reply(Frame),
     /// The answer to `Job::Stats`.
     Stats(Box<ShardStats>),
+    /// The answer to `Job::Snapshot`: the keyspace clone and the shard's write counter.
+    Snapshot(Box<crate::keyspace::Db>, u64),
 }
 
 /// One request in a shard's inbound queue, with the channel its answer goes back on.
@@ -128,7 +134,7 @@ pub async fn call_command<C: Clock>(
 ) -> Frame {
     match call(clock, senders, target, Job::Command(args), timeout).await {
         Ok(Response::Reply(frame)) => frame,
-        Ok(Response::Stats(_)) => Frame::error("ERR internal: unexpected stats response"),
+        Ok(_) => Frame::error("ERR internal: unexpected response to a command"),
         Err(frame) => frame,
     }
 }

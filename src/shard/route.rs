@@ -20,7 +20,7 @@ pub const SCAN_CURSOR_LOCAL_BITS: u32 = 48;
 /// Everything a connection needs to route commands from its shard.
 pub struct Router<'a, I: Io> {
     /// The shard serving the connection.
-    pub shard: &'a Shard<I>,
+    pub shard: &'a std::rc::Rc<Shard<I>>,
     /// Inbound queues of all shards.
     pub senders: &'a Senders,
     /// Number of shards.

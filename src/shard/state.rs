@@ -40,6 +40,8 @@ pub struct Shard<I: Io> {
     pub aof: Option<Aof<I>>,
     /// Commands executed here.
     pub commands_processed: Cell<u64>,
+    /// Records propagated by writes here (for the `save` rules).
+    pub dirty: Cell<u64>,
     /// Keys removed by expiry (lazy and active).
     pub expired_keys: Cell<u64>,
     /// Records replayed at start-up.
@@ -57,6 +59,7 @@ impl<I: Io> Shard<I> {
             db: RefCell::new(db),
             aof,
             commands_processed: Cell::new(0),
+            dirty: Cell::new(0),
             expired_keys: Cell::new(0),
             loaded_records: Cell::new(0),
             truncated_bytes: Cell::new(0),
@@ -86,6 +89,7 @@ impl<I: Io> Shard<I> {
             cmd::execute_spec(spec, &mut self.db.borrow_mut(), &mut ctx, args)
         };
         self.count_expiries(&propagate, args);
+        self.dirty.set(self.dirty.get() + propagate.len() as u64);
         let lsn = self.append_all(&propagate);
         match lsn {
             Ok(lsn) => (reply, lsn),
@@ -166,6 +170,7 @@ impl<I: Io> Shard<I> {
             used_memory_bytes: db.used_memory_bytes() as u64,
             expired_keys: self.expired_keys.get(),
             commands_processed: self.commands_processed.get(),
+            dirty: self.dirty.get(),
             aof_last_write_ok: true,
             aof_loaded_records: self.loaded_records.get(),
             aof_truncated_bytes: self.truncated_bytes.get(),

@@ -8,7 +8,10 @@
 //! wide); the other sectors read as the old data, as zeros, or as garbage. Garbage differs
 //! from the written byte at every position, so a torn sector never passes for a written
 //! one. With zeros or garbage an appending write extends the file even where its data did
-//! not land ("appended ranges may read as zeros or garbage"). Each pending `set_len`
+//! not land ("appended ranges may read as zeros or garbage"); and with
+//! `crash_append_fill_rate` a *lost* write that extended the file still extends it, the
+//! range reading as zeros or garbage (the size reached the platter, the data did not).
+//! Each pending `set_len`
 //! applies with `crash_set_len_rate`; each unsynced directory operation applies with
 //! `crash_dir_op_rate`, in order. Entries whose directory did not survive vanish, and so
 //! do inodes no durable name points at.
@@ -43,6 +46,8 @@ pub struct CrashReport {
     pub dir_ops_lost: usize,
     /// Files (paths) that exist after the crash, sorted.
     pub files_after: Vec<String>,
+    /// Lost appending writes whose range still extended the file (zeros or garbage).
+    pub appends_filled: usize,
 }
 
 impl CrashReport {
@@ -58,9 +63,16 @@ impl CrashReport {
             self.dir_ops_lost,
             self.files_after.len(),
         ];
-        counts.iter().fold(0u64, |h, c| {
+        let h = counts.iter().fold(0u64, |h, c| {
             h.wrapping_mul(1_000_003).wrapping_add(*c as u64)
-        })
+        });
+        // Folded in only when non-zero: digests of runs without the fault are unchanged.
+        if self.appends_filled == 0 {
+            h
+        } else {
+            h.wrapping_mul(1_000_003)
+                .wrapping_add(self.appends_filled as u64)
+        }
     }
 }
 
@@ -115,6 +127,7 @@ pub(crate) fn crash_machine(
         inode.durable = image;
         inode.pending.clear();
         inode.lost_to_eio = false;
+        inode.misdirected = false;
         state.inodes.insert(ino, inode);
     }
     report.files_after = kept
@@ -157,6 +170,14 @@ fn crash_image(
             PendingOp::Write { pos, data } => {
                 if !rng.gen_bool(faults.crash_write_survive_rate) {
                     report.writes_lost += 1;
+                    let end = *pos + data.len() as u64;
+                    if end > image.len() as u64
+                        && faults.crash_append_fill_rate > 0.0
+                        && rng.gen_bool(faults.crash_append_fill_rate)
+                    {
+                        fill_append(&mut image, *pos, data, rng);
+                        report.appends_filled += 1;
+                    }
                 } else if rng.gen_bool(faults.crash_torn_rate) {
                     apply_torn(&mut image, *pos, data, faults.sector_bytes, rng);
                     report.writes_torn += 1;
@@ -168,6 +189,39 @@ fn crash_image(
         }
     }
     image
+}
+
+/// A lost appending write whose size change landed: the file grows to the write's end;
+/// the new range reads as zeros, or (half the time) the written range as garbage.
+fn fill_append(image: &mut Vec<u8>, pos: u64, data: &[u8], rng: &mut impl Rng) {
+    let old_len = image.len() as u64;
+    apply_op(image, &PendingOp::SetLen(pos + data.len() as u64));
+    if rng.gen_bool(0.5) {
+        let from = pos.max(old_len);
+        let skip = usize::try_from(from - pos).expect("small");
+        let junk = garbage(&data[skip..], rng);
+        apply_op(
+            image,
+            &PendingOp::Write {
+                pos: from,
+                data: junk,
+            },
+        );
+    }
+}
+
+/// Random bytes that differ from `like` at every position.
+fn garbage(like: &[u8], rng: &mut impl Rng) -> Vec<u8> {
+    like.iter()
+        .map(|b| {
+            let g: u8 = rng.gen();
+            if g == *b {
+                !g
+            } else {
+                g
+            }
+        })
+        .collect()
 }
 
 /// Applies `data` at `pos` keeping only some of the sectors it covers.
@@ -204,18 +258,7 @@ fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], sector_bytes: u64, rng
             (true, _) => Some(part.to_vec()),
             (false, TornFill::Old) => None,
             (false, TornFill::Zeros) => Some(vec![0; part.len()]),
-            (false, TornFill::Garbage) => Some(
-                part.iter()
-                    .map(|b| {
-                        let g: u8 = rng.gen();
-                        if g == *b {
-                            !g
-                        } else {
-                            g
-                        }
-                    })
-                    .collect(),
-            ),
+            (false, TornFill::Garbage) => Some(garbage(part, rng)),
         };
         if let Some(bytes) = bytes {
             apply_op(

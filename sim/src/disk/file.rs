@@ -1,5 +1,6 @@
-//! SimFile: an open file on a [`SimDisk`] — reads, writes (with EIO, short write and
-//! ENOSPC faults), fsync (with EIO), set_len. Every operation waits its virtual latency
+//! SimFile: an open file on a [`SimDisk`] — reads (with bit flips), writes (with EIO,
+//! short write, ENOSPC and misdirected-write faults), fsync (with EIO), set_len. Every
+//! injected fault emits a `disk.fault.*` trace event. Every operation waits its virtual latency
 //! first and then applies atomically (see `disk.rs` for the model).
 //!
 //! What can fail here: EBADF (read-only handle, or inode lost in a machine crash), EIO,
@@ -53,6 +54,8 @@ impl SimFile {
             if flip {
                 let bit = usize::try_from(flip_at % (n as u64 * 8)).expect("small");
                 buf[old_len + bit / 8] ^= 1 << (bit % 8);
+                self.disk
+                    .fault("disk.fault.read_bitflip", self.ino, pos * 8 + bit as u64);
             }
             Ok(n)
         });
@@ -63,7 +66,7 @@ impl SimFile {
     async fn write(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize> {
         self.disk.begin("disk.write", self.ino, pos, false).await;
         let result = self.write_now(&buf, pos);
-        self.disk.end();
+        self.disk.end_mutation();
         (result, buf)
     }
 
@@ -97,6 +100,7 @@ impl SimFile {
                 // Only the part that fits is written; nothing fits ⇒ ENOSPC.
                 let fits = cur_len.saturating_sub(pos) + free;
                 n = usize::try_from(fits.min(n as u64)).expect("≤ n");
+                self.disk.fault("disk.fault.enospc", self.ino, n as u64);
                 if n == 0 {
                     return Err(errno(ENOSPC));
                 }
@@ -105,24 +109,83 @@ impl SimFile {
         if self.disk.chance(faults.write_eio_rate) {
             n = self.disk.inner.rng.borrow_mut().gen_range(0..n);
             fail = Some(errno(EIO));
+            self.disk.fault("disk.fault.write_eio", self.ino, n as u64);
         } else if n > 1 && self.disk.chance(faults.short_write_rate) {
             n = self.disk.inner.rng.borrow_mut().gen_range(1..n);
+            self.disk
+                .fault("disk.fault.short_write", self.ino, n as u64);
         }
         if n > 0 {
+            let misdirect = fail.is_none() && self.disk.chance(faults.misdirected_write_rate);
+            let target = if misdirect {
+                self.misdirect_target(pos, n as u64, faults.sector_bytes)
+            } else {
+                Some(pos)
+            };
             self.with_inode(|inode| {
                 let op = PendingOp::Write {
                     pos,
                     data: data[..n].to_vec(),
                 };
-                apply_op(&mut inode.current, &op);
-                inode.pending.push(op);
+                if misdirect {
+                    // The file system thinks it wrote at `pos` (size and page cache say
+                    // so); the device got the data at `target`, or not at all.
+                    let end = pos + n as u64;
+                    if end > inode.current.len() as u64 {
+                        inode.pending.push(PendingOp::SetLen(end));
+                    }
+                    if let Some(target) = target {
+                        inode.pending.push(PendingOp::Write {
+                            pos: target,
+                            data: data[..n].to_vec(),
+                        });
+                    }
+                    apply_op(&mut inode.current, &op);
+                    inode.misdirected = true;
+                } else {
+                    apply_op(&mut inode.current, &op);
+                    inode.pending.push(op);
+                }
                 Ok(())
             })?;
+            if misdirect {
+                self.disk.fault(
+                    "disk.fault.misdirected_write",
+                    self.ino,
+                    target.map_or(u64::MAX, |t| t),
+                );
+            }
         }
         match fail {
             Some(e) => Err(e),
             None => Ok(n),
         }
+    }
+
+    /// Where a misdirected write of `n` bytes meant for `pos` lands: another offset of
+    /// this file congruent to `pos` modulo the sector size, inside the file's length after
+    /// the write; `None` (lost) a quarter of the time or when there is no such offset.
+    fn misdirect_target(&self, pos: u64, n: u64, sector_bytes: u64) -> Option<u64> {
+        let len = {
+            let state = self.disk.inner.state.borrow();
+            state
+                .inodes
+                .get(&self.ino)
+                .map_or(0, |i| i.current.len() as u64)
+        };
+        let last = len.max(pos + n) - n; // largest start that stays inside the file
+        let first = pos % sector_bytes;
+        let slots = (last - first) / sector_bytes + 1; // includes `pos` itself
+        let mut rng = self.disk.inner.rng.borrow_mut();
+        if slots < 2 || rng.gen_range(0..4) == 0 {
+            return None;
+        }
+        let own = (pos - first) / sector_bytes;
+        let mut slot = rng.gen_range(0..slots - 1);
+        if slot >= own {
+            slot += 1;
+        }
+        Some(first + slot * sector_bytes)
     }
 
     async fn sync(&self) -> io::Result<()> {
@@ -133,9 +196,15 @@ impl SimFile {
         let result = if eio {
             let faults = self.disk.faults();
             let mut rng = self.disk.inner.rng.borrow_mut();
-            self.with_inode(|inode| {
+            let result = self.with_inode(|inode| {
                 // Some pages reached the platter, the rest is marked clean and lost.
+                let dropped = inode.pending.len() as u64;
                 crash::settle_partially(inode, &faults, &mut *rng);
+                Ok(dropped)
+            });
+            drop(rng);
+            result.and_then(|dropped| {
+                self.disk.fault("disk.fault.fsync_eio", self.ino, dropped);
                 Err(errno(EIO))
             })
         } else {
@@ -144,13 +213,13 @@ impl SimFile {
                     apply_op(&mut inode.durable, &op);
                 }
                 assert!(
-                    inode.lost_to_eio || inode.durable == inode.current,
+                    inode.lost_to_eio || inode.misdirected || inode.durable == inode.current,
                     "page cache and platter diverge after a clean fsync history"
                 );
                 Ok(())
             })
         };
-        self.disk.end();
+        self.disk.end_mutation();
         result
     }
 
@@ -171,6 +240,8 @@ impl SimFile {
                     .get(&self.ino)
                     .map_or(0, |i| i.current.len() as u64);
                 if len > cur && len - cur > capacity.saturating_sub(state.used_bytes()) {
+                    drop(state);
+                    self.disk.fault("disk.fault.enospc", self.ino, len);
                     return Err(errno(ENOSPC));
                 }
             }
@@ -181,7 +252,7 @@ impl SimFile {
                 Ok(())
             })
         })();
-        self.disk.end();
+        self.disk.end_mutation();
         result
     }
 }
