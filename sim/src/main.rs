@@ -14,6 +14,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+
+/// `println!` that ignores a closed stdout (`| head` must not abort a sweep).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 use tidemark::server::config::{Defects, FsyncPolicy};
 use tidemark_sim::world::{run_seed, CrashKinds, RunOptions, RunReport};
 
@@ -160,13 +168,13 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
         steps += report.steps;
         virtual_secs += report.virtual_time.as_secs_f64();
         if let Some(failure) = &report.failure {
-            println!("FAIL {report}\n  {failure}");
+            say!("FAIL {report}\n  {failure}");
             failures.push(report);
         }
         let done = i as u64 + 1;
         if done % progress_every == 0 || done == seeds {
             let secs = began.elapsed().as_secs_f64();
-            println!(
+            say!(
                 "progress: {done}/{seeds} seeds, {} failed, {:.1} seeds/min",
                 failures.len(),
                 done as f64 * 60.0 / secs.max(1e-9)
@@ -174,7 +182,7 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
         }
     }
     let secs = began.elapsed().as_secs_f64().max(1e-9);
-    println!(
+    say!(
         "sweep: {seeds} seeds from {start}, {} failed; {:.1} s wall, {:.1} seeds/min, {:.0} simulated ops/s (acked {acked}, uncertain {uncertain}), {:.0} steps/s, {:.0} s virtual",
         failures.len(),
         secs,
@@ -184,7 +192,7 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
         virtual_secs
     );
     for report in &failures {
-        println!("  reproduce: {}", opts.repro_command(report.seed));
+        say!("  reproduce: {}", opts.repro_command(report.seed));
     }
     if failures.is_empty() {
         ExitCode::SUCCESS
@@ -196,9 +204,9 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
 /// Runs one seed; prints the report and, on failure, the reproduction command.
 fn run_one(seed: u64, opts: &RunOptions, check_determinism: bool) -> ExitCode {
     let report = run_seed(seed, opts);
-    println!("{report}");
+    say!("{report}");
     if opts.trace || report.failure.is_some() {
-        println!("plan: {}", report.plan);
+        say!("plan: {}", report.plan);
     }
     if check_determinism {
         let quiet = RunOptions {
@@ -207,18 +215,18 @@ fn run_one(seed: u64, opts: &RunOptions, check_determinism: bool) -> ExitCode {
         };
         let again = run_seed(seed, &quiet);
         if again != report {
-            println!("FAIL: nondeterminism: second run gave\n{again}");
+            say!("FAIL: nondeterminism: second run gave\n{again}");
             return ExitCode::FAILURE;
         }
-        println!("deterministic: the second run gave the same report and trace hash");
+        say!("deterministic: the second run gave the same report and trace hash");
     }
     match report.failure {
         None => {
-            println!("ok");
+            say!("ok");
             ExitCode::SUCCESS
         }
         Some(failure) => {
-            println!("FAIL: {failure}");
+            say!("FAIL: {failure}");
             ExitCode::FAILURE
         }
     }
