@@ -21,6 +21,7 @@ pub mod disk;
 pub mod executor;
 pub mod faults;
 pub mod io;
+pub mod linearizability;
 pub mod model;
 pub mod net;
 pub mod scenario;

@@ -15,8 +15,10 @@ mod hashes;
 mod introspect;
 mod keys;
 mod sets;
+mod lists;
 mod strings;
 mod table;
+pub(crate) mod zsets;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +30,9 @@ use crate::resp::Frame;
 
 pub use introspect::command_command;
 pub use table::table;
+// Lists family hooks for src/shard/blocking.rs (blocked clients) and src/shard/route.rs
+// (LMPOP/BLMPOP have movable keys: `numkeys` then the keys).
+pub use lists::{blocking_wait_spec, parse_timeout};
 
 /// Longest command name `lookup` considers (longer names are unknown).
 pub const COMMAND_NAME_LEN_MAX_BYTES: usize = 32;
@@ -296,4 +301,19 @@ pub(crate) fn count_reply(n: usize) -> Frame {
 
 pub(crate) fn wrongtype() -> Frame {
     Frame::error(ERR_WRONGTYPE)
+}
+
+/// Positions of the keys that a `movablekeys` command's legacy key spec cannot describe
+/// (a `numkeys` argument followed by that many keys): SINTERCARD, LMPOP, BLMPOP, ZUNION,
+/// ZINTER, ZDIFF, ZINTERCARD, ZMPOP and the Z*STORE forms (destination included). Empty
+/// for every other command. Used by the shard layer to route such commands.
+pub fn movable_key_indexes(args: &[Bytes]) -> Vec<usize> {
+    if let Some(keys) = zsets::movable_key_indexes(args) {
+        return keys;
+    }
+    if args.first().is_some_and(|n| n.eq_ignore_ascii_case(b"sintercard")) {
+        let numkeys = args.get(1).and_then(|n| parse_i64(n)).unwrap_or(0).max(0) as usize;
+        return (2..(2 + numkeys).min(args.len())).collect();
+    }
+    lists::movable_key_indexes(args)
 }

@@ -141,7 +141,13 @@ static TABLE: &[CommandSpec] = &[
 ];
 
 /// Every family's slice of the table, in `COMMAND` order.
-static FAMILIES: &[&[CommandSpec]] = &[TABLE, super::hashes::COMMANDS, super::sets::COMMANDS];
+static FAMILIES: &[&[CommandSpec]] = &[
+    TABLE,
+    super::hashes::COMMANDS,
+    super::sets::COMMANDS,
+    super::lists::COMMANDS,
+    super::zsets::COMMANDS,
+];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();
 static BY_NAME: OnceLock<HashMap<&'static [u8], usize, FixedState>> = OnceLock::new();

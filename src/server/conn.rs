@@ -121,12 +121,18 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
     let mut input = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut output = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut batch: Vec<Pending> = Vec::new();
+    // A blocking command held back until the replies before it are written (lists family).
+    let mut deferred: Option<Vec<Bytes>> = None;
     loop {
         // Step 1 and 2: run what is already parsed.
         let mut close = false;
         let mut ack_lsn: Option<u64> = None;
         while batch.len() < PIPELINE_BATCH_COMMANDS_MAX {
-            let args = match parser.next_command() {
+            let next = match deferred.take() {
+                Some(args) => Ok(Some(args)),
+                None => parser.next_command(),
+            };
+            let args = match next {
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(error) => {
@@ -138,7 +144,24 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                     break;
                 }
             };
-            match run_command(&router, &node, &mut client, args).await {
+            // Lists family: a blocking command (BLPOP & co.) first flushes the replies before
+            // it, then waits while watching the socket, so a disconnect unblocks the client
+            // (dropping the wait deregisters it, see shard::blocking).
+            let blocking = cmd::lookup(&args[0]).is_some_and(crate::shard::blocking::is_blocking);
+            if blocking && !batch.is_empty() {
+                deferred = Some(args);
+                break;
+            }
+            let outcome = if blocking {
+                let run = run_command(&router, &node, &mut client, args);
+                match watch_disconnect(run, &mut stream, &mut parser).await {
+                    Some(outcome) => outcome,
+                    None => return,
+                }
+            } else {
+                run_command(&router, &node, &mut client, args).await
+            };
+            match outcome {
                 Outcome::Reply(frame) => batch.push(Pending {
                     frame,
                     needs_ack: false,
@@ -235,9 +258,37 @@ async fn run_command<I: Io>(
             AdminOutcome::Close(frame) => Outcome::Close(frame),
         };
     }
+    if crate::shard::blocking::is_blocking(spec) {
+        // Lists family: BLPOP & co. wait on the owning shard; the reply is acknowledged.
+        return Outcome::Reply(router.run_blocking(spec, args).await);
+    }
     if router.is_local(spec, &args) {
         let (frame, lsn) = router.run_local(spec, &args);
         return Outcome::Local(frame, lsn);
     }
     Outcome::Reply(router.run(spec, args).await)
+}
+
+/// Runs `run` (a blocking command) while reading the socket: bytes that arrive are fed to
+/// the parser for later; `None` when the peer closed or the read failed (then `run` is
+/// dropped, which unblocks and deregisters the client). Added by the lists family.
+///
+/// The read in flight when `run` finishes is dropped (cancelled) with its own buffer, so
+/// `input` is never lent to it. Caveat: on io_uring, bytes that a cancelled read had
+/// already received are lost; clients do not normally send while blocked.
+async fn watch_disconnect<S: Stream, T>(
+    run: impl std::future::Future<Output = T>,
+    stream: &mut S,
+    parser: &mut RequestParser,
+) -> Option<T> {
+    futures_lite::future::or(async { Some(run.await) }, async {
+        loop {
+            let (result, buf) = stream.read(Vec::with_capacity(READ_CHUNK_BYTES)).await;
+            match result {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => parser.feed(&buf),
+            }
+        }
+    })
+    .await
 }

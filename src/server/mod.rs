@@ -318,6 +318,17 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                         .try_send(Response::Reply(crate::cmd::unknown_command(&args)));
                     continue;
                 };
+                if crate::shard::blocking::is_blocking(spec) {
+                    // Blocking list command: wait in a task of its own (lists family).
+                    let task = crate::shard::blocking::serve_blocking_request(
+                        shard.clone(),
+                        spec,
+                        args,
+                        request.reply,
+                    );
+                    shard.io.spawn_local(task);
+                    continue;
+                }
                 let (reply, lsn) = shard.execute_local(spec, &args);
                 let lsn = lsn.or_else(|| shard.read_barrier());
                 let acker = shard.clone();

@@ -263,19 +263,40 @@ pub async fn load_dump<I: Io>(io: &I, db: &mut Db, dir: &Path, dbfilename: &str,
 
 /// Converts a loaded RDB value into a keyspace value.
 fn value_from_rdb(value: RdbValue) -> Result<Value, String> {
-    match value {
-        RdbValue::Str(bytes) => Ok(Value::Str(bytes)),
-        other => Err(format!("value type {} is not supported yet", rdb_type_name(&other))),
-    }
-}
-
-fn rdb_type_name(value: &RdbValue) -> &'static str {
-    match value {
-        RdbValue::Str(_) => "string",
-        RdbValue::List(_) => "list",
-        RdbValue::Set(_) => "set",
-        RdbValue::Hash(_) => "hash",
-        RdbValue::ZSet(_) => "zset",
-    }
+    use crate::keyspace::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
+    Ok(match value {
+        RdbValue::Str(bytes) => Value::Str(bytes),
+        RdbValue::List(items) => {
+            let mut list = ListValue::new();
+            for item in items {
+                list.push(crate::keyspace::list::End::Right, item);
+            }
+            Value::List(list)
+        }
+        RdbValue::Set(members) => {
+            let mut set = SetValue::new();
+            for member in members {
+                set.insert(member);
+            }
+            Value::Set(set)
+        }
+        RdbValue::Hash(pairs) => {
+            let mut hash = HashValue::new();
+            for (field, value) in pairs {
+                hash.insert(field, value);
+            }
+            Value::Hash(hash)
+        }
+        RdbValue::ZSet(pairs) => {
+            let mut zset = ZSetValue::new();
+            for (member, score) in pairs {
+                if score.is_nan() {
+                    return Err("a sorted set score is NaN".to_string());
+                }
+                zset.insert(member, score);
+            }
+            Value::ZSet(zset)
+        }
+    })
 }
 

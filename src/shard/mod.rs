@@ -3,6 +3,7 @@
 //!
 //! What can fail here: see each submodule; cross-shard waits are always bounded.
 
+pub mod blocking; // blocked list clients (lists family)
 pub mod dispatch;
 pub mod route;
 pub mod slot;

@@ -87,16 +87,18 @@ impl<I: Io> Router<'_, I> {
             return true;
         }
         match spec.route {
-            Route::Single | Route::SameShard | Route::SplitKeys(_) => spec
-                .key_indexes(args.len())
-                .all(|i| shard_of(&args[i], self.shards) == self.shard.id),
+            Route::Single | Route::SameShard | Route::SplitKeys(_) => {
+                route_keys(spec, args).all(|i| shard_of(&args[i], self.shards) == self.shard.id)
+            }
             Route::AllShards(_) | Route::Connection => false,
         }
     }
 
-    fn same_shard(&self, spec: &CommandSpec, args: &[Bytes]) -> Option<u16> {
+    /// The one shard owning every key (`None`: keys span shards). Also used by
+    /// `shard::blocking` (lists family).
+    pub(crate) fn same_shard(&self, spec: &CommandSpec, args: &[Bytes]) -> Option<u16> {
         let mut target = None;
-        for i in spec.key_indexes(args.len()) {
+        for i in route_keys(spec, args) {
             let shard = shard_of(&args[i], self.shards);
             match target {
                 None => target = Some(shard),
@@ -222,6 +224,17 @@ impl<I: Io> Shard<I> {
     fn io_random(&self) -> u64 {
         crate::io::Entropy::random_u64(&self.io)
     }
+}
+
+/// Key positions used for routing: the legacy key spec, plus the movable keys of
+/// LMPOP/BLMPOP (`numkeys` then keys; their legacy spec is 0 0 0). Added by the lists family.
+fn route_keys<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> impl Iterator<Item = usize> + 'a {
+    let movable = if spec.flags.contains(&"movablekeys") {
+        crate::cmd::movable_key_indexes(args)
+    } else {
+        Vec::new()
+    };
+    spec.key_indexes(args.len()).chain(movable)
 }
 
 /// Merges per-shard replies of a split multi-key command.

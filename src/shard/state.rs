@@ -48,6 +48,8 @@ pub struct Shard<I: Io> {
     pub loaded_records: Cell<u64>,
     /// Torn-tail bytes truncated at start-up.
     pub truncated_bytes: Cell<u64>,
+    /// Clients blocked on this shard's keys (BLPOP & co., see `shard::blocking`).
+    pub blocking: crate::shard::blocking::BlockingRegistry,
 }
 
 impl<I: Io> Shard<I> {
@@ -63,6 +65,7 @@ impl<I: Io> Shard<I> {
             expired_keys: Cell::new(0),
             loaded_records: Cell::new(0),
             truncated_bytes: Cell::new(0),
+            blocking: crate::shard::blocking::BlockingRegistry::new(),
         }
     }
 
@@ -90,6 +93,8 @@ impl<I: Io> Shard<I> {
         };
         self.count_expiries(&propagate, args);
         self.dirty.set(self.dirty.get() + propagate.len() as u64);
+        // Wake clients blocked on keys this command filled (lists family).
+        self.blocking.wake_ready(&propagate, &self.db.borrow());
         let lsn = self.append_all(&propagate);
         match lsn {
             Ok(lsn) => (reply, lsn),

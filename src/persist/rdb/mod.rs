@@ -202,9 +202,18 @@ pub fn write_dbs_entries(writer: &mut RdbWriter, dbs: &[&Db], now_ms: u64) -> Re
             if !live(entry.expire_at_ms) {
                 continue;
             }
+            let ttl = entry.expire_at_ms;
             match &entry.value {
-                Value::Str(v) => writer.write_string(key, v, entry.expire_at_ms)?,
-                other => return Err(RdbError::Unsupported(other.type_name())),
+                Value::Str(v) => writer.write_string(key, v, ttl)?,
+                Value::List(l) => writer.write_list(key, l.iter().map(|b| &b[..]), l.len(), ttl)?,
+                Value::Set(s) => writer.write_set(key, s.iter().map(|b| &b[..]), s.len(), ttl)?,
+                Value::Hash(h) => writer.write_hash(
+                    key,
+                    h.iter().map(|(f, v)| (&f[..], &v[..])),
+                    h.len(),
+                    ttl,
+                )?,
+                Value::ZSet(z) => writer.write_zset(key, z.iter().map(|(m, s)| (&m[..], s)), z.len(), ttl)?,
             }
         }
     }
