@@ -6,11 +6,15 @@
 //! writes, fsync EIO, ENOSPC); [`net::SimNet`] models TCP (split reads, resets, node
 //! kills); [`io::SimIo`] plugs them into the server's IO seam (`tidemark::io::Io`).
 //! [`faults::FaultConfig`] holds the per-seed fault rates (swarm testing).
-//! [`scenario`] holds the placeholder scenario the CLI runs until the world exists.
+//! [`world`] runs the real tidemark server under crashes and faults with the simulated
+//! clients of [`workload`], the reference model of [`model`] and the checkers of
+//! [`check`]: [`world::run_seed`] is one seed = one run. [`scenario`] holds the older toy
+//! scenario that exercises the substrate alone.
 //!
 //! What can fail here: see each module; a run's outcome is a
 //! [`executor::RunOutcome`] and the placeholder scenario's a [`scenario::ScenarioResult`].
 
+pub mod check;
 pub mod clock;
 pub mod crashpoints;
 pub mod disk;
@@ -21,6 +25,8 @@ pub mod linearizability;
 pub mod model;
 pub mod net;
 pub mod scenario;
+pub mod workload;
+pub mod world;
 
 use executor::{Executor, Owner};
 

@@ -1,16 +1,29 @@
-//! The tidemark-sim command line: `run --seed S [--trace]`, `sweep --seeds N [--start S]`.
+//! The tidemark-sim command line: `run --seed S`, `replay --seed S` (run with the event
+//! trace printed), `sweep --seeds N [--start S]`. Each runs the real tidemark server in the
+//! simulated world (`tidemark_sim::world::run_seed`); flags force the shard count, the
+//! `appendfsync` policy, the crash kinds, or re-introduce a predecessor defect.
+//! Every failure prints the exact command that reproduces it.
 //!
-//! Until the world (tidemark server + workload + checkers) lands, both commands run the
-//! PLACEHOLDER scenario (`tidemark_sim::scenario`), which exercises the executor, SimDisk,
-//! SimNet and SimIo with a toy append server. Every failure prints the exact command that
-//! reproduces it.
-//!
-//! What can fail here: a failing seed makes the process exit with status 1.
+//! What can fail here: a failing seed makes the process exit with status 1; a bad flag
+//! value exits with status 2 (clap).
+
+// Wall-clock time is only used to report seeds per minute of the sweep itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use tidemark_sim::scenario::{run_placeholder, PlaceholderDefect, ScenarioResult};
+use clap::{Parser, Subcommand};
+
+/// `println!` that ignores a closed stdout (`| head` must not abort a sweep).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+use tidemark::server::config::{Defects, FsyncPolicy};
+use tidemark_sim::world::{run_seed, CrashKinds, RunOptions, RunReport};
 
 #[derive(Parser)]
 #[command(name = "tidemark-sim", about = "Deterministic simulation of tidemark")]
@@ -19,15 +32,78 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Defect {
-    /// The toy server replies before fsyncing (placeholder for predecessor bug 2).
+/// Options shared by every subcommand.
+#[derive(clap::Args, Clone)]
+struct Force {
+    /// Force the shard count (1..=64).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    shards: Option<u16>,
+    /// Force `appendfsync`: always | everysec | no.
+    #[arg(long, value_parser = parse_fsync)]
+    appendfsync: Option<FsyncPolicy>,
+    /// Force the crash kinds: process | machine | both.
+    #[arg(long, value_parser = parse_crash)]
+    crash: Option<CrashKinds>,
+    /// Re-introduce a predecessor defect: ack-before-fsync (bug 2) or
+    /// skip-replay-shard-N (bug 1). Repeatable.
+    #[arg(long, value_parser = parse_defect)]
+    defect: Vec<DefectFlag>,
+    /// Allow fsync EIO together with both crash kinds (known server limitation C).
+    #[arg(long)]
+    fsync_eio_with_mixed_crashes: bool,
+}
+
+#[derive(Clone, Copy)]
+enum DefectFlag {
     AckBeforeFsync,
+    SkipReplayShard(u16),
+}
+
+fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
+    FsyncPolicy::parse(text).ok_or_else(|| format!("{text:?}: expected always, everysec or no"))
+}
+
+fn parse_crash(text: &str) -> Result<CrashKinds, String> {
+    CrashKinds::parse(text).ok_or_else(|| format!("{text:?}: expected process, machine or both"))
+}
+
+fn parse_defect(text: &str) -> Result<DefectFlag, String> {
+    if text == "ack-before-fsync" {
+        return Ok(DefectFlag::AckBeforeFsync);
+    }
+    if let Some(n) = text.strip_prefix("skip-replay-shard-") {
+        if let Ok(shard) = n.parse() {
+            return Ok(DefectFlag::SkipReplayShard(shard));
+        }
+    }
+    Err(format!(
+        "{text:?}: expected ack-before-fsync or skip-replay-shard-N"
+    ))
+}
+
+impl Force {
+    fn options(&self, trace: bool) -> RunOptions {
+        let mut defects = Defects::default();
+        for d in &self.defect {
+            match d {
+                DefectFlag::AckBeforeFsync => defects.ack_before_fsync = true,
+                DefectFlag::SkipReplayShard(n) => defects.skip_replay_of_shard = Some(*n),
+            }
+        }
+        RunOptions {
+            defects,
+            shards: self.shards,
+            appendfsync: self.appendfsync,
+            crash_kinds: self.crash,
+            trace,
+            fsync_eio_with_mixed_crashes: self.fsync_eio_with_mixed_crashes,
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs one seed (placeholder scenario) and reports its outcome and trace hash.
+    /// Runs one seed and reports its outcome and trace hash.
     Run {
         /// The run seed.
         #[arg(long)]
@@ -35,21 +111,19 @@ enum Command {
         /// Print every simulation event.
         #[arg(long)]
         trace: bool,
-        /// Re-introduce a defect in the toy server.
-        #[arg(long, value_enum)]
-        defect: Option<Defect>,
-        /// Run the seed twice and fail if the trace hashes differ.
+        /// Run the seed twice and fail if the reports (trace hash included) differ.
         #[arg(long)]
         check_determinism: bool,
+        #[command(flatten)]
+        force: Force,
     },
     /// Runs one seed with the event trace printed (same as `run --trace`).
     Replay {
         /// The run seed.
         #[arg(long)]
         seed: u64,
-        /// Re-introduce a defect in the toy server.
-        #[arg(long, value_enum)]
-        defect: Option<Defect>,
+        #[command(flatten)]
+        force: Force,
     },
     /// Runs seeds `start .. start + seeds` and reports every failure.
     Sweep {
@@ -59,91 +133,100 @@ enum Command {
         /// First seed.
         #[arg(long, default_value_t = 0)]
         start: u64,
-        /// Re-introduce a defect in the toy server.
-        #[arg(long, value_enum)]
-        defect: Option<Defect>,
+        #[command(flatten)]
+        force: Force,
     },
-}
-
-fn placeholder_defect(defect: Option<Defect>) -> PlaceholderDefect {
-    match defect {
-        None => PlaceholderDefect::None,
-        Some(Defect::AckBeforeFsync) => PlaceholderDefect::AckBeforeFsync,
-    }
-}
-
-fn repro(seed: u64, defect: Option<Defect>) -> String {
-    let flag = match defect {
-        None => "",
-        Some(Defect::AckBeforeFsync) => " --defect ack-before-fsync",
-    };
-    format!("cargo run -p tidemark-sim --release -- run --seed {seed}{flag}")
-}
-
-fn describe(r: &ScenarioResult) -> String {
-    format!(
-        "seed {} [placeholder scenario] crash={} acked={} steps={} virtual_time={:?} trace_hash={:016x}",
-        r.seed, r.crash_kind, r.acked, r.steps, r.virtual_time, r.trace_hash
-    )
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { seed, defect } => run_one(seed, true, defect, false),
+        Command::Replay { seed, force } => run_one(seed, &force.options(true), false),
         Command::Run {
             seed,
             trace,
-            defect,
             check_determinism,
-        } => run_one(seed, trace, defect, check_determinism),
+            force,
+        } => run_one(seed, &force.options(trace), check_determinism),
         Command::Sweep {
             seeds,
             start,
-            defect,
-        } => {
-            let mut failures = 0u64;
-            for seed in start..start.saturating_add(seeds) {
-                let result = run_placeholder(seed, false, placeholder_defect(defect));
-                if let Some(failure) = &result.failure {
-                    failures += 1;
-                    println!("FAIL {}: {failure}", describe(&result));
-                    println!("  reproduce: {}", repro(seed, defect));
-                }
-            }
-            println!("sweep [placeholder scenario]: {seeds} seeds from {start}, {failures} failed");
-            if failures == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+            force,
+        } => sweep(start, seeds, &force.options(false)),
     }
 }
 
-/// Runs one seed; prints the outcome, the trace hash and, on failure, the repro command.
-fn run_one(seed: u64, trace: bool, defect: Option<Defect>, check_determinism: bool) -> ExitCode {
-    let result = run_placeholder(seed, trace, placeholder_defect(defect));
-    println!("{}", describe(&result));
-    if check_determinism {
-        let again = run_placeholder(seed, false, placeholder_defect(defect));
-        if again.trace_hash != result.trace_hash {
-            println!(
-                "FAIL: nondeterminism: trace hash {:016x} then {:016x}",
-                result.trace_hash, again.trace_hash
+fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
+    let began = Instant::now();
+    let mut failures: Vec<RunReport> = Vec::new();
+    let (mut acked, mut uncertain, mut steps, mut virtual_secs) = (0u64, 0u64, 0u64, 0f64);
+    let progress_every = (seeds / 20).max(1);
+    for (i, seed) in (start..start.saturating_add(seeds)).enumerate() {
+        let report = run_seed(seed, opts);
+        acked += report.ops_acked;
+        uncertain += report.ops_uncertain;
+        steps += report.steps;
+        virtual_secs += report.virtual_time.as_secs_f64();
+        if let Some(failure) = &report.failure {
+            say!("FAIL {report}\n  {failure}");
+            failures.push(report);
+        }
+        let done = i as u64 + 1;
+        if done % progress_every == 0 || done == seeds {
+            let secs = began.elapsed().as_secs_f64();
+            say!(
+                "progress: {done}/{seeds} seeds, {} failed, {:.1} seeds/min",
+                failures.len(),
+                done as f64 * 60.0 / secs.max(1e-9)
             );
+        }
+    }
+    let secs = began.elapsed().as_secs_f64().max(1e-9);
+    say!(
+        "sweep: {seeds} seeds from {start}, {} failed; {:.1} s wall, {:.1} seeds/min, {:.0} simulated ops/s (acked {acked}, uncertain {uncertain}), {:.0} steps/s, {:.0} s virtual",
+        failures.len(),
+        secs,
+        seeds as f64 * 60.0 / secs,
+        (acked + uncertain) as f64 / secs,
+        steps as f64 / secs,
+        virtual_secs
+    );
+    for report in &failures {
+        say!("  reproduce: {}", opts.repro_command(report.seed));
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs one seed; prints the report and, on failure, the reproduction command.
+fn run_one(seed: u64, opts: &RunOptions, check_determinism: bool) -> ExitCode {
+    let report = run_seed(seed, opts);
+    say!("{report}");
+    if opts.trace || report.failure.is_some() {
+        say!("plan: {}", report.plan);
+    }
+    if check_determinism {
+        let quiet = RunOptions {
+            trace: false,
+            ..opts.clone()
+        };
+        let again = run_seed(seed, &quiet);
+        if again != report {
+            say!("FAIL: nondeterminism: second run gave\n{again}");
             return ExitCode::FAILURE;
         }
-        println!("deterministic: second run has the same trace hash");
+        say!("deterministic: the second run gave the same report and trace hash");
     }
-    match result.failure {
+    match report.failure {
         None => {
-            println!("ok");
+            say!("ok");
             ExitCode::SUCCESS
         }
         Some(failure) => {
-            println!("FAIL: {failure}");
-            println!("reproduce: {}", repro(seed, defect));
+            say!("FAIL: {failure}");
             ExitCode::FAILURE
         }
     }

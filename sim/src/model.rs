@@ -11,11 +11,18 @@
 //! Under `appendfsync everysec` a machine crash may lose the last ~2 s of acknowledged
 //! writes; keys written in that window are re-based without a check (`forgive`).
 //!
+//! Reads after an uncertain write ("tainted" keys): once the server's AOF is latched
+//! failed, reads answer from memory without waiting for the log, so they may reveal a
+//! write whose record never became durable (its client got an error). A read of a key with
+//! an uncertain operation since its last re-base is therefore only *checked* (its reply must
+//! be possible) but does not narrow the possibilities. An acknowledged write clears the
+//! taint: its acknowledgement covers every earlier record of the shard.
+//!
 //! What can fail here: `Violation`s, each naming the key, what was expected and what was
 //! seen. A key whose possibility set would grow past `POSSIBLE_VALUES_MAX` stops being
 //! checked until the next read re-bases it (counted in `unchecked_keys`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most possible values tracked per key before the key is left unchecked.
 pub const POSSIBLE_VALUES_MAX: usize = 64;
@@ -85,10 +92,17 @@ pub fn apply(op: &Op, value: &Option<Vec<u8>>) -> (Option<Vec<u8>>, Reply) {
     }
 }
 
+/// True for operations that do not change the value (their replies only observe it).
+pub fn is_read(op: &Op) -> bool {
+    matches!(op, Op::Get | Op::Strlen | Op::Exists)
+}
+
 /// The possible state of every workload key.
 #[derive(Default)]
 pub struct Model {
     keys: BTreeMap<Vec<u8>, Option<Possible>>,
+    /// Keys with an uncertain operation since their last re-base (see the module comment).
+    tainted: BTreeSet<Vec<u8>>,
     /// Keys left unchecked because their possibilities grew too many.
     pub unchecked_keys: u64,
 }
@@ -107,9 +121,13 @@ impl Model {
 
     /// An acknowledged operation with its reply.
     pub fn acked(&mut self, key: &[u8], op: &Op, reply: &Reply) -> Result<(), Violation> {
+        let tainted_read = is_read(op) && self.tainted.contains(key);
+        if !is_read(op) {
+            self.tainted.remove(key);
+        }
         let Some(possible) = self.possible(key).as_mut() else {
-            // Unchecked key: a read re-bases it.
-            if let (Op::Get, Reply::Value(v)) = (op, reply) {
+            // Unchecked key: a read re-bases it (unless it may show a non-durable write).
+            if let (Op::Get, Reply::Value(v), false) = (op, reply, tainted_read) {
                 *self.possible(key) = Some(vec![v.clone()]);
             }
             return Ok(());
@@ -124,17 +142,23 @@ impl Model {
         }
         if next.is_empty() {
             return Err(Violation(format!(
-                "key {:?}: {op:?} replied {reply:?}, but the possible values were {:?}",
+                "key {:?}: {op:?} replied {reply:?}, but the possible values were {}",
                 String::from_utf8_lossy(key),
                 printable(&before)
             )));
         }
-        *possible = next;
+        if !tainted_read {
+            *possible = next;
+        }
         Ok(())
     }
 
     /// An operation whose outcome is unknown (it may or may not have taken effect).
     pub fn uncertain(&mut self, key: &[u8], op: &Op) {
+        if is_read(op) {
+            return;
+        }
+        self.tainted.insert(key.to_vec());
         let slot = self.possible(key);
         let Some(possible) = slot.as_mut() else {
             return;
@@ -156,13 +180,17 @@ impl Model {
 
     /// A value read after a restart: must be possible; becomes the only possibility.
     pub fn observe(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Result<(), Violation> {
+        self.tainted.remove(key);
         let slot = self.possible(key);
         if let Some(possible) = slot.as_ref() {
             if !possible.contains(&value) {
+                let seen = match &value {
+                    None => "(absent)".to_string(),
+                    Some(b) => format!("{:?}", String::from_utf8_lossy(b)),
+                };
                 return Err(Violation(format!(
-                    "key {:?}: recovered {:?}, but the acknowledged history allows only {:?}",
+                    "key {:?}: read {seen}, but the acknowledged history allows only {}",
                     String::from_utf8_lossy(key),
-                    value.as_deref().map(String::from_utf8_lossy),
                     printable(possible)
                 )));
             }
@@ -171,9 +199,50 @@ impl Model {
         Ok(())
     }
 
+    /// A value read from a LIVE node (no crash since the key was last written): must be
+    /// possible; becomes the only possibility unless the key is tainted (the read may show
+    /// a write that never became durable, see the module comment).
+    pub fn observe_live(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Result<(), Violation> {
+        if !self.tainted.contains(key) {
+            return self.observe(key, value);
+        }
+        if !self.is_possible(key, &value) {
+            let mut probe = self.clone_key(key);
+            return probe.observe(key, value);
+        }
+        Ok(())
+    }
+
+    fn clone_key(&self, key: &[u8]) -> Model {
+        let mut one = Model::new();
+        if let Some(state) = self.keys.get(key) {
+            one.keys.insert(key.to_vec(), state.clone());
+        }
+        one
+    }
+
     /// Re-bases a key on what was read without checking (allowed loss window).
     pub fn forgive(&mut self, key: &[u8], value: Option<Vec<u8>>) {
+        self.tainted.remove(key);
         *self.possible(key) = Some(vec![value]);
+    }
+
+    /// Whether `value` is one of the possible values of `key` (true for unchecked keys).
+    pub fn is_possible(&self, key: &[u8], value: &Option<Vec<u8>>) -> bool {
+        match self.keys.get(key) {
+            None => value.is_none(),
+            Some(None) => true,
+            Some(Some(possible)) => possible.contains(value),
+        }
+    }
+
+    /// How many values `key` may hold now (0 for an unchecked key).
+    pub fn possible_count(&self, key: &[u8]) -> usize {
+        match self.keys.get(key) {
+            None => 1,
+            Some(None) => 0,
+            Some(Some(possible)) => possible.len(),
+        }
     }
 
     /// Every key the model has seen, in order.
@@ -182,14 +251,24 @@ impl Model {
     }
 }
 
-fn printable(possible: &Possible) -> Vec<Option<String>> {
-    possible
+/// Possible values shown in a violation message, at most.
+const PRINTED_VALUES_MAX: usize = 6;
+
+fn printable(possible: &Possible) -> String {
+    let shown: Vec<String> = possible
         .iter()
-        .map(|v| {
-            v.as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
+        .take(PRINTED_VALUES_MAX)
+        .map(|v| match v {
+            None => "(absent)".to_string(),
+            Some(b) => format!("{:?}", String::from_utf8_lossy(b)),
         })
-        .collect()
+        .collect();
+    let more = possible.len().saturating_sub(PRINTED_VALUES_MAX);
+    if more > 0 {
+        format!("[{}, … {more} more]", shown.join(", "))
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -233,17 +312,48 @@ mod tests {
     fn replies_filter_possibilities() {
         let mut model = Model::new();
         model.uncertain(b"k", &Op::Set(b"a".to_vec()));
+        // An acknowledged write's reply tells which possibility was real.
         model
-            .acked(b"k", &Op::Get, &Reply::Value(Some(b"a".to_vec())))
+            .acked(b"k", &Op::Append(b"b".to_vec()), &Reply::Integer(2))
             .unwrap();
         assert!(
-            model.observe(b"k", None).is_err(),
-            "the read fixed the value"
+            model.observe(b"k", Some(b"b".to_vec())).is_err(),
+            "the reply fixed the value"
         );
+        // A read of an untainted key narrows too.
+        model.observe(b"k", Some(b"ab".to_vec())).unwrap();
+        model.acked(b"k", &Op::Exists, &Reply::Integer(1)).unwrap();
+        assert!(model.acked(b"k", &Op::Strlen, &Reply::Integer(5)).is_err());
         let mut model = Model::new();
         assert!(model
             .acked(b"k", &Op::Get, &Reply::Value(Some(b"x".to_vec())))
             .is_err());
+    }
+
+    #[test]
+    fn reads_of_tainted_keys_check_but_do_not_narrow() {
+        let mut model = Model::new();
+        model
+            .acked(b"k", &Op::Set(b"a".to_vec()), &Reply::Ok)
+            .unwrap();
+        model.uncertain(b"k", &Op::Set(b"b".to_vec()));
+        // The read may reveal a write that never became durable.
+        model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"b".to_vec())))
+            .unwrap();
+        assert!(model.is_possible(b"k", &Some(b"a".to_vec())));
+        assert!(model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"z".to_vec())))
+            .is_err());
+        // An acknowledged write clears the taint: reads narrow again.
+        model
+            .acked(b"k", &Op::Append(b"c".to_vec()), &Reply::Integer(2))
+            .unwrap();
+        model
+            .acked(b"k", &Op::Get, &Reply::Value(Some(b"bc".to_vec())))
+            .unwrap();
+        assert_eq!(model.possible_count(b"k"), 1);
+        assert!(model.observe(b"k", Some(b"ac".to_vec())).is_err());
     }
 
     #[test]

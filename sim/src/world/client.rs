@@ -1,0 +1,160 @@
+//! One simulated client: waits for the world's gate (node up and checked), connects,
+//! sends its workload one pipeline at a time, and feeds every reply into the model.
+//!
+//! Pipelines (2–8 commands in one write) are sent only when the network's socket
+//! buffers hold at least `PIPELINE_PIPE_BYTES_MIN`: this client writes a whole pipeline
+//! before reading, which over tiny buffers deadlocks against a server blocked writing
+//! replies (real clients read concurrently; real buffers are large).
+//!
+//! Rules: a reply → `Command::apply_reply` (a violation fails the run); an error reply or
+//! a connection error → the command and every later one of the pipeline are uncertain.
+//! After a connection error the client waits for the gate again. A reply that does not
+//! arrive within `STUCK_REPLY_TIMEOUT` per outstanding command while the node stayed up
+//! fails the run (predecessor bugs 4 and 5: nothing may hang).
+//!
+//! What can fail here: wrong replies, unparsable replies, stuck requests (all reported
+//! through `Shared::fail`).
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::conn::{ReadError, RespConn};
+use super::Shared;
+use crate::executor::{stream, Owner};
+use crate::workload::{Command, Outcome, Workload};
+
+/// Longest a client waits for one reply with the node up before calling it stuck (per
+/// outstanding command of its pipeline: replies of a pipeline leave together).
+pub const STUCK_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Smallest socket buffer (`NetFaults::pipe_capacity_bytes`) over which clients pipeline.
+pub const PIPELINE_PIPE_BYTES_MIN: usize = 4096;
+/// Longest think time between two pipelines, in µs (drawn per pipeline).
+pub const THINK_TIME_MAX_US: u64 = 20_000;
+
+/// Runs client `id` until the world says stop (or the run failed).
+pub async fn client_task(shared: Rc<Shared>, id: u32) {
+    let exec = shared.exec.clone();
+    let mut rng = exec.rng_stream(stream::CLIENT_BASE + u64::from(id));
+    let workload = Workload::new(id);
+    // The connection and the crash count when it was opened.
+    let mut conn: Option<(RespConn, u64)> = None;
+    loop {
+        if shared.stopping.get() || shared.failed() {
+            break;
+        }
+        if conn
+            .as_ref()
+            .is_some_and(|(_, crashes)| *crashes != shared.crashes.get())
+        {
+            conn = None; // the node died under this connection
+        }
+        let Some((c, _)) = conn.as_mut() else {
+            if !shared.up.get() {
+                exec.sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            let crashes = shared.crashes.get();
+            match RespConn::connect(&exec, &shared.net, Owner::Client(id), &shared.addr).await {
+                Ok(c) => conn = Some((c, crashes)),
+                Err(_) => {
+                    exec.sleep(Duration::from_micros(rng.gen_range(100..5_000)))
+                        .await
+                }
+            }
+            continue;
+        };
+        exec.sleep(Duration::from_micros(rng.gen_range(0..THINK_TIME_MAX_US)))
+            .await;
+        if shared.stopping.get() || shared.failed() {
+            break;
+        }
+        let batch = if shared.pipelines {
+            workload.next_batch(&mut rng)
+        } else {
+            vec![workload.next_command(&mut rng)]
+        };
+        shared.busy.set(shared.busy.get() + 1);
+        let ok = run_batch(&shared, c, id, &batch).await;
+        shared.busy.set(shared.busy.get() - 1);
+        if !ok {
+            conn = None;
+        }
+    }
+    shared.clients_running.set(shared.clients_running.get() - 1);
+}
+
+/// Sends one pipeline and settles every command's outcome. Returns false when the
+/// connection is unusable afterwards.
+async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Command]) -> bool {
+    let exec = &shared.exec;
+    let crashes_before = shared.crashes.get();
+    let args: Vec<_> = batch.iter().map(Command::args).collect();
+    let send_deadline = exec.now() + STUCK_REPLY_TIMEOUT;
+    if let Err(e) = conn.send(&args, send_deadline).await {
+        if e.kind() == std::io::ErrorKind::TimedOut && shared.crashes.get() == crashes_before {
+            shared.fail(&format!(
+                "client {id} stuck: the server did not read `{}` for {STUCK_REPLY_TIMEOUT:?} of virtual time while the node was up",
+                batch[0].describe()
+            ));
+            return false;
+        }
+        for cmd in batch {
+            shared.settle_uncertain(cmd);
+        }
+        return false;
+    }
+    let mut next = 0;
+    while next < batch.len() {
+        let outstanding = u32::try_from(batch.len() - next).unwrap_or(u32::MAX);
+        let waited_from = exec.now();
+        let deadline = waited_from + STUCK_REPLY_TIMEOUT * outstanding;
+        match conn.read_reply(deadline).await {
+            Ok(frame) => {
+                let cmd = &batch[next];
+                let result = cmd.apply_reply(&mut shared.model.borrow_mut(), &frame);
+                match result {
+                    Ok(Outcome::Acked) => shared.note_acked(cmd),
+                    Ok(Outcome::Uncertain(text)) => shared.note_error_reply(cmd, &text),
+                    Err(violation) => {
+                        shared.fail(&format!(
+                            "client {id}: wrong reply (at {:?} virtual): {}",
+                            exec.now(),
+                            violation.0
+                        ));
+                        return false;
+                    }
+                }
+                next += 1;
+            }
+            Err(ReadError::Timeout) => {
+                if shared.crashes.get() == crashes_before && shared.up.get() {
+                    shared.fail(&format!(
+                        "client {id} stuck: no reply to `{}` for {:?} of virtual time (since {waited_from:?}) while the node was up; {} command(s) of the pipeline outstanding",
+                        batch[next].describe(),
+                        STUCK_REPLY_TIMEOUT * outstanding,
+                        outstanding
+                    ));
+                    return false;
+                }
+                break;
+            }
+            Err(ReadError::Protocol(e)) => {
+                shared.fail(&format!(
+                    "client {id}: unparsable reply to `{}`: {e}",
+                    batch[next].describe()
+                ));
+                return false;
+            }
+            Err(ReadError::Io(_)) => break,
+        }
+    }
+    if next == batch.len() {
+        return true;
+    }
+    for cmd in &batch[next..] {
+        shared.settle_uncertain(cmd);
+    }
+    false
+}

@@ -1,0 +1,619 @@
+//! The world: one seed = one run of the REAL tidemark server (`tidemark::server::run_shard`,
+//! one task per shard on [`SimIo`]) under faults, crashes and a checked workload.
+//!
+//! Per seed (swarm testing) the world draws a [`Plan`]: shard count (1–4), `appendfsync`
+//! (`always` on most seeds, else `everysec`), which crash kinds are enabled, disk and
+//! network fault rates (`FaultConfig::draw`), sometimes a tiny `cross_shard_queue_len`
+//! (backpressure), 3–8 clients, a virtual duration of 5–15 s and 1–3 crash instants.
+//! At each crash instant it closes the clients' gate, crashes the node (process crash or
+//! machine crash), keeps it down a while, boots a fresh `Node` (next `boot`), and — before
+//! clients may resume — reads every key the model knows and checks it (`check.rs`). At the
+//! end it stops the clients, checks the live node, then crashes and checks once more.
+//!
+//! Loss window: under `everysec` a machine crash may lose the writes of the last
+//! `EVERYSEC_LOSS_WINDOW` (plus the stall length when fsync stalls are on); keys written in
+//! that window are forgiven. After any error reply in a boot under `everysec` (the AOF may
+//! have latched: its last second never reached the platter) every key written in that boot
+//! is forgiven by a machine crash. A process crash keeps the page cache: nothing
+//! acknowledged may be lost, in any mode.
+//!
+//! What can fail here: the run's [`RunReport::failure`] — a model violation (wrong reply,
+//! lost acknowledged write, double-applied INCR, invented value), a start-up refusal, a
+//! stuck client or node, a deadlock or a budget overrun. Every message names the seed and
+//! ends with the command that reproduces it.
+
+pub mod client;
+pub mod conn;
+pub mod plan;
+
+pub use plan::{CrashKind, CrashKinds, Plan, RunOptions};
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use tidemark::server::config::{Config, FsyncPolicy};
+use tidemark::server::{run_shard, Node};
+
+use crate::check::{check_keys, read_keys};
+use crate::disk::SimDisk;
+use crate::executor::{stream, Executor, Owner, RunLimits};
+use crate::io::SimIo;
+use crate::model::Model;
+use crate::net::SimNet;
+use crate::workload::Command;
+
+/// The simulated server's node number.
+pub const NODE: u32 = 1;
+/// The port it listens on.
+pub const PORT: u16 = 6379;
+/// Under `everysec`, a machine crash may lose acknowledged writes this recent.
+pub const EVERYSEC_LOSS_WINDOW: Duration = Duration::from_secs(2);
+/// Longest a boot may take (recovery included) before the node counts as stuck.
+pub const BOOT_DEADLINE: Duration = Duration::from_secs(60);
+/// Longest the world waits for clients to settle their in-flight pipelines.
+pub const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
+/// Boots refused in a row for an IO error before the refusal fails the run. A refusal
+/// caused by an injected transient fault (EIO, short write while writing the header) is
+/// retried like a supervisor restarting the process; corruption is never retried.
+pub const BOOT_ATTEMPTS_MAX: u32 = 5;
+/// Step budget of one run (a safety net; a healthy run takes far fewer).
+pub const RUN_STEPS_MAX: u64 = 100_000_000;
+
+/// What one run did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunReport {
+    /// The seed.
+    pub seed: u64,
+    /// `None` when every check passed; otherwise what failed, ending with the
+    /// reproduction command.
+    pub failure: Option<String>,
+    /// Commands whose reply was checked against the model.
+    pub ops_acked: u64,
+    /// Commands with an unknown outcome (error reply, reset, crash).
+    pub ops_uncertain: u64,
+    /// Process crashes injected.
+    pub process_crashes: u32,
+    /// Machine crashes injected.
+    pub machine_crashes: u32,
+    /// Keys compared with the model by the checkers (all checks summed).
+    pub keys_checked: u64,
+    /// Keys forgiven (everysec loss window).
+    pub keys_forgiven: u64,
+    /// The executor's trace hash at the end.
+    pub trace_hash: u64,
+    /// Virtual time at the end.
+    pub virtual_time: Duration,
+    /// Executor polls.
+    pub steps: u64,
+    /// Shards of the node.
+    pub shards: u16,
+    /// `appendfsync` of the run.
+    pub appendfsync: FsyncPolicy,
+    /// Clients of the run.
+    pub clients: u32,
+    /// Boots refused for an injected IO error and retried.
+    pub boot_retries: u32,
+    /// The drawn plan (faults, crash instants), for humans.
+    pub plan: String,
+}
+
+impl RunReport {
+    /// True when the run passed.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {} shards={} appendfsync={} clients={} acked={} uncertain={} crashes(process={} machine={}) boot_retries={} checked={} forgiven={} steps={} virtual={:.3}s trace={:016x}",
+            self.seed,
+            self.shards,
+            self.appendfsync.as_str(),
+            self.clients,
+            self.ops_acked,
+            self.ops_uncertain,
+            self.process_crashes,
+            self.machine_crashes,
+            self.boot_retries,
+            self.keys_checked,
+            self.keys_forgiven,
+            self.steps,
+            self.virtual_time.as_secs_f64(),
+            self.trace_hash
+        )
+    }
+}
+
+/// State shared by the world task and the clients (one thread).
+pub struct Shared {
+    exec: Executor,
+    net: SimNet,
+    addr: String,
+    seed: u64,
+    repro: String,
+    model: RefCell<Model>,
+    /// The node is up and checked: clients may connect.
+    up: Cell<bool>,
+    /// Crashes so far.
+    crashes: Cell<u64>,
+    /// Clients must stop after their current pipeline.
+    stopping: Cell<bool>,
+    clients_running: Cell<u32>,
+    /// Clients with a pipeline in flight.
+    busy: Cell<u32>,
+    failure: RefCell<Option<String>>,
+    acked: Cell<u64>,
+    uncertain: Cell<u64>,
+    /// Virtual time each key's last write was settled (acked or uncertain).
+    last_write: RefCell<BTreeMap<Vec<u8>, Duration>>,
+    boot_started: Cell<Duration>,
+    /// An error reply was seen in this boot.
+    degraded: Cell<bool>,
+    /// Clients may send pipelines (socket buffers are large enough).
+    pipelines: bool,
+}
+
+impl Shared {
+    fn failed(&self) -> bool {
+        self.failure.borrow().is_some()
+    }
+
+    /// Records the first failure of the run (later ones are consequences).
+    fn fail(&self, what: &str) {
+        let mut failure = self.failure.borrow_mut();
+        if failure.is_none() {
+            *failure = Some(format!(
+                "seed {}: {what}\n  reproduce: {}",
+                self.seed, self.repro
+            ));
+            self.exec.trace("world.fail", self.seed, 0);
+        }
+    }
+
+    fn note_writes(&self, cmd: &Command) {
+        let now = self.exec.now();
+        let mut last = self.last_write.borrow_mut();
+        for key in cmd.written_keys() {
+            last.insert(key, now);
+        }
+    }
+
+    fn note_acked(&self, cmd: &Command) {
+        self.acked.set(self.acked.get() + 1);
+        self.note_writes(cmd);
+    }
+
+    fn note_error_reply(&self, cmd: &Command, _text: &str) {
+        self.uncertain.set(self.uncertain.get() + 1);
+        self.degraded.set(true);
+        self.note_writes(cmd);
+    }
+
+    fn settle_uncertain(&self, cmd: &Command) {
+        cmd.uncertain(&mut self.model.borrow_mut());
+        self.uncertain.set(self.uncertain.get() + 1);
+        self.note_writes(cmd);
+    }
+}
+
+/// The node's life cycle: boots, crashes, start-up errors.
+struct NodeCtl {
+    exec: Executor,
+    disk: SimDisk,
+    net: SimNet,
+    config: Config,
+    boot: Cell<u32>,
+    /// The first start-up error of the current boot.
+    start_error: Rc<RefCell<Option<String>>>,
+    /// Boots refused for an IO error and retried.
+    boot_retries: Cell<u32>,
+    /// Retry a refused boot after a machine crash (power cycle) instead of a process
+    /// restart: with fsync EIO on and machine crashes enabled, a process restart would
+    /// expose known server limitation C (see `Plan::draw`).
+    retry_by_machine_crash: bool,
+    retry_rng: RefCell<ChaCha8Rng>,
+}
+
+/// True for a start-up refusal caused by a disk operation failing (not by what was read).
+fn is_io_refusal(message: &str) -> bool {
+    message.contains("AOF recovery refused: AOF ") && message.contains(" failed on ")
+}
+
+impl NodeCtl {
+    /// Boots the node (`boot` numbers lives) with one task per shard.
+    fn start(&self) {
+        let boot = self.boot.get();
+        self.start_error.replace(None);
+        let node: Arc<Node> = Node::new(self.config.clone());
+        self.exec.trace("world.boot", u64::from(boot), 0);
+        for shard in 0..self.config.shards {
+            let io = SimIo::new(&self.exec, NODE, boot, shard, &self.disk, &self.net);
+            let node = node.clone();
+            let errors = self.start_error.clone();
+            self.exec.spawn(Owner::Node(NODE), async move {
+                if let Err(e) = run_shard(io, node, shard).await {
+                    let mut slot = errors.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(e.to_string());
+                    }
+                }
+            });
+        }
+    }
+
+    /// The operator's part: the data directory exists and its name is durable before the
+    /// server first starts (what the server creates inside it is the server's job).
+    async fn provision(&self) -> Result<(), String> {
+        use tidemark::io::Disk as _;
+        let dir = self.config.dir.clone();
+        let parent = dir.parent().map(PathBuf::from).unwrap_or_default();
+        let disk = self.disk.clone();
+        let faults = disk.faults();
+        disk.set_faults(crate::faults::DiskFaults::default());
+        let made = disk.create_dir_all(&dir).await;
+        let synced = disk.sync_dir(&parent).await;
+        disk.set_faults(faults);
+        made.and(synced)
+            .map_err(|e| format!("provisioning {} failed: {e}", dir.display()))
+    }
+
+    /// Boots the node and waits until it listens, retrying start-up refusals caused by
+    /// IO errors up to `BOOT_ATTEMPTS_MAX` times in a row (each retry is a new boot).
+    async fn boot(&self) -> Result<(), String> {
+        let mut attempt = 1;
+        loop {
+            self.start();
+            match self.wait_ready().await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < BOOT_ATTEMPTS_MAX && is_io_refusal(&e) => {
+                    attempt += 1;
+                    self.boot_retries.set(self.boot_retries.get() + 1);
+                    self.exec
+                        .trace("world.boot_retry", u64::from(self.boot.get()), 0);
+                    if self.retry_by_machine_crash {
+                        let mut rng = self.retry_rng.borrow_mut();
+                        crate::crash_machine(&self.exec, &self.net, &self.disk, &mut *rng);
+                    } else {
+                        crate::crash_process(&self.exec, &self.net, &self.disk);
+                    }
+                    self.boot.set(self.boot.get() + 1);
+                    self.exec.sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits until the node listens; a start-up error or a boot past `BOOT_DEADLINE` is Err.
+    async fn wait_ready(&self) -> Result<(), String> {
+        let deadline = self.exec.now() + BOOT_DEADLINE;
+        loop {
+            if let Some(e) = self.start_error.borrow().clone() {
+                return Err(format!("start-up refused (boot {}): {e}", self.boot.get()));
+            }
+            if self.net.is_listening(NODE, PORT) {
+                return Ok(());
+            }
+            if self.exec.now() > deadline {
+                return Err(format!(
+                    "node stuck: boot {} did not listen within {BOOT_DEADLINE:?} of virtual time",
+                    self.boot.get()
+                ));
+            }
+            self.exec.sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+struct World {
+    shared: Rc<Shared>,
+    node: NodeCtl,
+    plan: Plan,
+    rng: RefCell<ChaCha8Rng>,
+    process_crashes: Cell<u32>,
+    machine_crashes: Cell<u32>,
+    keys_checked: Cell<u64>,
+    keys_forgiven: Cell<u64>,
+    done: Cell<bool>,
+}
+
+impl World {
+    async fn run(self: Rc<World>) {
+        if let Err(e) = self.node.provision().await {
+            self.shared.fail(&e);
+            return;
+        }
+        if let Err(e) = self.node.boot().await {
+            self.shared.fail(&e);
+            return;
+        }
+        self.shared.boot_started.set(self.shared.exec.now());
+        self.shared.up.set(true);
+        let crashes = self.plan.crashes.clone();
+        for (i, (at, kind, down)) in crashes.into_iter().enumerate() {
+            self.shared.exec.sleep_until(at).await;
+            if self.shared.failed() {
+                return;
+            }
+            let context = format!("check after crash {} ({kind:?} crash at {at:?})", i + 1);
+            if let Err(e) = self.crash_and_recover(kind, down, &context).await {
+                self.shared.fail(&e);
+                return;
+            }
+        }
+        self.shared.exec.sleep_until(self.plan.duration).await;
+        self.shared.stopping.set(true);
+        if let Err(e) = self.wait_clients_stopped().await {
+            self.shared.fail(&e);
+            return;
+        }
+        if let Err(e) = self
+            .check(&BTreeSet::new(), true, "final check of the live node")
+            .await
+        {
+            self.shared.fail(&e);
+            return;
+        }
+        let kind = self.plan.final_crash;
+        let context = format!("final check after a {kind:?} crash");
+        let down = Duration::from_millis(10);
+        if let Err(e) = self.crash_and_recover(kind, down, &context).await {
+            self.shared.fail(&e);
+            return;
+        }
+        self.done.set(true);
+    }
+
+    /// Crashes the node, keeps it down for `down`, boots it again and checks every key.
+    async fn crash_and_recover(
+        &self,
+        kind: CrashKind,
+        down: Duration,
+        context: &str,
+    ) -> Result<(), String> {
+        let shared = &self.shared;
+        let exec = &shared.exec;
+        shared.up.set(false);
+        shared.crashes.set(shared.crashes.get() + 1);
+        let crash_at = exec.now();
+        match kind {
+            CrashKind::Process => {
+                self.process_crashes.set(self.process_crashes.get() + 1);
+                crate::crash_process(exec, &self.node.net, &self.node.disk);
+            }
+            CrashKind::Machine => {
+                self.machine_crashes.set(self.machine_crashes.get() + 1);
+                crate::crash_machine(
+                    exec,
+                    &self.node.net,
+                    &self.node.disk,
+                    &mut *self.rng.borrow_mut(),
+                );
+            }
+        }
+        exec.trace("world.crash", kind as u64, shared.crashes.get());
+        exec.sleep(down).await;
+        self.wait_clients_settled().await?;
+        let forgiven = self.forgiven(kind, crash_at);
+        self.node.boot.set(self.node.boot.get() + 1);
+        self.node.boot().await?;
+        self.check(&forgiven, false, context).await?;
+        shared.boot_started.set(exec.now());
+        shared.degraded.set(false);
+        shared.up.set(true);
+        Ok(())
+    }
+
+    /// Keys a crash of `kind` at `crash_at` may lose without a violation.
+    fn forgiven(&self, kind: CrashKind, crash_at: Duration) -> BTreeSet<Vec<u8>> {
+        if kind == CrashKind::Process || self.plan.appendfsync == FsyncPolicy::Always {
+            return BTreeSet::new();
+        }
+        let disk = &self.plan.faults.disk;
+        let mut window = EVERYSEC_LOSS_WINDOW;
+        if disk.stall_rate > 0.0 {
+            window += Duration::from_millis(disk.stall_ms);
+        }
+        let mut since = crash_at.saturating_sub(window);
+        if self.shared.degraded.get() {
+            since = since.min(self.shared.boot_started.get());
+        }
+        self.shared
+            .last_write
+            .borrow()
+            .iter()
+            .filter(|(_, at)| **at >= since)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Waits until no client has a pipeline in flight (their connections were reset).
+    async fn wait_clients_settled(&self) -> Result<(), String> {
+        let exec = &self.shared.exec;
+        let deadline = exec.now() + SETTLE_DEADLINE;
+        while self.shared.busy.get() > 0 {
+            if exec.now() > deadline || self.shared.failed() {
+                return Err(format!(
+                    "{} client(s) still waiting for replies {SETTLE_DEADLINE:?} after a crash",
+                    self.shared.busy.get()
+                ));
+            }
+            exec.sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+
+    async fn wait_clients_stopped(&self) -> Result<(), String> {
+        let exec = &self.shared.exec;
+        let deadline = exec.now() + SETTLE_DEADLINE;
+        while self.shared.clients_running.get() > 0 {
+            if exec.now() > deadline || self.shared.failed() {
+                return Err(format!(
+                    "{} client(s) did not stop within {SETTLE_DEADLINE:?}",
+                    self.shared.clients_running.get()
+                ));
+            }
+            exec.sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+
+    /// Reads every key the model knows and holds it against the model.
+    async fn check(
+        &self,
+        forgiven: &BTreeSet<Vec<u8>>,
+        live: bool,
+        context: &str,
+    ) -> Result<(), String> {
+        let shared = &self.shared;
+        let keys = shared.model.borrow().keys();
+        let pipeline_keys = if shared.pipelines {
+            crate::check::CHECK_PIPELINE_KEYS
+        } else {
+            1
+        };
+        let values = read_keys(
+            &shared.exec,
+            &shared.net,
+            &shared.addr,
+            &keys,
+            pipeline_keys,
+        )
+        .await
+        .map_err(|e| format!("{context}: {e}"))?;
+        let stats = check_keys(
+            &mut shared.model.borrow_mut(),
+            &keys,
+            values,
+            forgiven,
+            live,
+            context,
+        )?;
+        self.keys_checked
+            .set(self.keys_checked.get() + stats.checked);
+        self.keys_forgiven
+            .set(self.keys_forgiven.get() + stats.forgiven);
+        shared
+            .exec
+            .trace("world.check", stats.checked, stats.forgiven);
+        Ok(())
+    }
+}
+
+/// The server configuration of a run.
+fn server_config(plan: &Plan, opts: &RunOptions) -> Config {
+    Config {
+        port: PORT,
+        dir: PathBuf::from("/data"),
+        appendonly: true,
+        appendfsync: plan.appendfsync,
+        aof_fsync_timeout_ms: 1_000,
+        shards: plan.shards,
+        cross_shard_timeout_ms: 2_000,
+        cross_shard_queue_len: plan.cross_shard_queue_len,
+        save: Vec::new(),
+        defects: opts.defects.clone(),
+        ..Config::default()
+    }
+}
+
+/// Runs seed `seed` with `opts`: draws the plan, runs the real server under it with the
+/// workload and the checkers, and reports.
+pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
+    let exec = Executor::new(seed);
+    exec.set_trace_print(opts.trace);
+    let mut rng = exec.rng_stream(stream::WORLD);
+    let plan = Plan::draw(&mut rng, opts);
+    let config = server_config(&plan, opts);
+    let disk = SimDisk::new(&exec, NODE, plan.faults.disk.clone());
+    let net = SimNet::new(&exec, plan.faults.net.clone());
+    let shared = Rc::new(Shared {
+        exec: exec.clone(),
+        net: net.clone(),
+        addr: SimNet::node_addr(NODE, PORT),
+        seed,
+        repro: opts.repro_command(seed),
+        model: RefCell::new(Model::new()),
+        up: Cell::new(false),
+        crashes: Cell::new(0),
+        stopping: Cell::new(false),
+        clients_running: Cell::new(plan.clients),
+        busy: Cell::new(0),
+        failure: RefCell::new(None),
+        acked: Cell::new(0),
+        uncertain: Cell::new(0),
+        last_write: RefCell::new(BTreeMap::new()),
+        boot_started: Cell::new(Duration::ZERO),
+        degraded: Cell::new(false),
+        pipelines: plan.faults.net.pipe_capacity_bytes >= client::PIPELINE_PIPE_BYTES_MIN,
+    });
+    let world = Rc::new(World {
+        shared: shared.clone(),
+        node: NodeCtl {
+            exec: exec.clone(),
+            disk,
+            net,
+            config,
+            boot: Cell::new(0),
+            start_error: Rc::new(RefCell::new(None)),
+            boot_retries: Cell::new(0),
+            retry_by_machine_crash: plan.faults.disk.fsync_eio_rate > 0.0
+                && plan.crash_kinds != CrashKinds::Process
+                && !opts.fsync_eio_with_mixed_crashes,
+            retry_rng: RefCell::new(exec.rng_stream(stream::WORLD + 7)),
+        },
+        plan: plan.clone(),
+        rng: RefCell::new(rng),
+        process_crashes: Cell::new(0),
+        machine_crashes: Cell::new(0),
+        keys_checked: Cell::new(0),
+        keys_forgiven: Cell::new(0),
+        done: Cell::new(false),
+    });
+    for id in 0..plan.clients {
+        exec.spawn(Owner::Client(id), client::client_task(shared.clone(), id));
+    }
+    exec.spawn(Owner::World, world.clone().run());
+    let limits = RunLimits {
+        max_steps: RUN_STEPS_MAX,
+        max_time: plan.duration + Duration::from_secs(3600),
+    };
+    let outcome = exec.run_until(limits, || world.done.get() || shared.failed());
+    if !world.done.get() && !shared.failed() {
+        shared.fail(&format!("the run stopped early: {outcome:?}"));
+    }
+    // Tasks hold executor handles (an `Rc` cycle): drop them all so nothing leaks.
+    exec.kill_owner(Owner::World);
+    exec.kill_owner(Owner::Node(NODE));
+    for id in 0..plan.clients {
+        exec.kill_owner(Owner::Client(id));
+    }
+    let failure = shared.failure.borrow().clone();
+    RunReport {
+        seed,
+        failure,
+        ops_acked: shared.acked.get(),
+        ops_uncertain: shared.uncertain.get(),
+        process_crashes: world.process_crashes.get(),
+        machine_crashes: world.machine_crashes.get(),
+        keys_checked: world.keys_checked.get(),
+        keys_forgiven: world.keys_forgiven.get(),
+        trace_hash: exec.trace_hash(),
+        virtual_time: exec.now(),
+        steps: exec.steps(),
+        shards: plan.shards,
+        appendfsync: plan.appendfsync,
+        clients: plan.clients,
+        boot_retries: world.node.boot_retries.get(),
+        plan: format!("{plan:?}"),
+    }
+}
