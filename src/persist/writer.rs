@@ -320,16 +320,22 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
     sh.progress.notify(usize::MAX);
 }
 
+/// Latch retry: 1. write the retained frames again IN PLACE at `base` (the same bytes
+/// they already had, so a crash at any point never removes acknowledged frames from the
+/// page cache); 2. cut whatever lies past them (a torn frame); 3. fsync.
+/// (Truncating first would drop acknowledged-but-unsynced frames if the process died
+/// before the rewrite — found by the simulator, `regressions::everysec_retry…`.)
 async fn rewrite<F: File>(file: &F, base: u64, data: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-    if let Err(error) = file.set_len(base).await {
-        return (Err(error), data);
-    }
+    let len = data.len() as u64;
     let (result, data) = if data.is_empty() {
         (Ok(()), data)
     } else {
         write_all_at(file, data, base).await
     };
     if let Err(error) = result {
+        return (Err(error), data);
+    }
+    if let Err(error) = file.set_len(base + len).await {
         return (Err(error), data);
     }
     (file.sync_data().await, data)

@@ -239,19 +239,18 @@ async fn recover_shard<I: Io>(
     let shards = node.shards;
     let shard = Shard::new(shard_id, io.clone(), Db::new(io.random_u64()), None);
     if !config.appendonly {
-        let loaded = {
-            let mut db = shard.db.borrow_mut();
-            snapshot::load_dump(
-                io,
-                &mut db,
-                &config.dir,
-                &config.dbfilename,
-                shard_id,
-                shards,
-            )
-            .await
-            .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?
-        };
+        let mut db = Db::new(io.random_u64());
+        let loaded = snapshot::load_dump(
+            io,
+            &mut db,
+            &config.dir,
+            &config.dbfilename,
+            shard_id,
+            shards,
+        )
+        .await
+        .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?;
+        *shard.db.borrow_mut() = db;
         if loaded > 0 {
             tracing::info!(shard = shard_id, keys = loaded, "DB loaded from disk");
         }

@@ -200,7 +200,9 @@ impl<I: Io> Shard<I> {
         for record in propagate {
             last = Some(aof.append(record).map_err(|e| e.to_reply())?);
         }
-        Ok(last.or_else(|| Some(aof.last_lsn())))
+        // No record: the caller applies the read barrier (which skips a latched AOF, so
+        // reads keep working while writes are refused).
+        Ok(last)
     }
 
     fn count_expiries(&self, propagate: &[Vec<Bytes>], args: &[Bytes]) {

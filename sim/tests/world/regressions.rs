@@ -18,7 +18,7 @@ fn assert_passes(seed: u64, opts: &RunOptions) {
 /// while the AOF is latched. Fix: return `Ok(last)` there and let callers fall back to
 /// `read_barrier()`.
 #[test]
-#[ignore = "server bug B: reads fail with MISCONF while the AOF is latched"]
+
 fn reads_fail_with_misconf_while_the_aof_is_latched() {
     assert_passes(7, &RunOptions::default());
 }
@@ -62,7 +62,7 @@ fn fsync_eio_then_restart_then_power_loss_refuses_start_up() {
 /// `set_len` to the end of the last complete frame, or truncate only to the end of the
 /// last complete *written* frame.
 #[test]
-#[ignore = "server bug E: everysec latch retry truncates acknowledged writes out of the page cache"]
+
 fn everysec_retry_truncates_acknowledged_writes() {
     let opts = RunOptions {
         appendfsync: Some(tidemark::server::config::FsyncPolicy::Everysec),
