@@ -212,11 +212,34 @@ fn save_writes_a_dump_that_loads_at_start() {
     let port = server.port;
     let mut con = server.client();
     let _: () = con.set("s", "v").unwrap();
-    let _: () = redis::cmd("RPUSH").arg("l").arg("a").arg("b").query(&mut con).unwrap();
-    let _: () = redis::cmd("HSET").arg("h").arg("f").arg("1").query(&mut con).unwrap();
-    let _: () = redis::cmd("SADD").arg("st").arg("m").query(&mut con).unwrap();
-    let _: () = redis::cmd("ZADD").arg("z").arg("1.5").arg("m").query(&mut con).unwrap();
-    let _: () = redis::cmd("PEXPIRE").arg("s").arg(600_000).query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("l")
+        .arg("a")
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg("st")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("z")
+        .arg("1.5")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("PEXPIRE")
+        .arg("s")
+        .arg(600_000)
+        .query(&mut con)
+        .unwrap();
     let before: i64 = redis::cmd("LASTSAVE").query(&mut con).unwrap();
     let ok: String = redis::cmd("SAVE").query(&mut con).unwrap();
     assert_eq!(ok, "OK");
@@ -230,12 +253,29 @@ fn save_writes_a_dump_that_loads_at_start() {
     assert_eq!(s, "v");
     let ttl: i64 = con.pttl("s").unwrap();
     assert!(ttl > 0 && ttl <= 600_000, "TTL kept: {ttl}");
-    let l: Vec<String> = redis::cmd("LRANGE").arg("l").arg(0).arg(-1).query(&mut con).unwrap();
+    let l: Vec<String> = redis::cmd("LRANGE")
+        .arg("l")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(l, vec!["a", "b"]);
-    let h: String = redis::cmd("HGET").arg("h").arg("f").query(&mut con).unwrap();
+    let h: String = redis::cmd("HGET")
+        .arg("h")
+        .arg("f")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(h, "1");
-    let m: i64 = redis::cmd("SISMEMBER").arg("st").arg("m").query(&mut con).unwrap();
+    let m: i64 = redis::cmd("SISMEMBER")
+        .arg("st")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(m, 1);
-    let z: String = redis::cmd("ZSCORE").arg("z").arg("m").query(&mut con).unwrap();
+    let z: String = redis::cmd("ZSCORE")
+        .arg("z")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(z, "1.5");
 }

@@ -135,7 +135,7 @@ mod tests {
             propagate: &mut log,
             replaying: false,
         };
-        let mut run = |db: &mut Db, ctx: &mut ExecCtx, line: &str| {
+        let run = |db: &mut Db, ctx: &mut ExecCtx, line: &str| {
             let args: Vec<Bytes> = line
                 .split(' ')
                 .map(|a| Bytes::from(a.to_string()))

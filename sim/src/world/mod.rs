@@ -225,9 +225,12 @@ struct NodeCtl {
 
 /// True for a start-up refusal caused by a disk operation failing (not by what was read).
 fn is_io_refusal(message: &str) -> bool {
-    let io_error = (message.contains("AOF recovery refused: AOF ") && message.contains(" failed on "))
+    let io_error = (message.contains("AOF recovery refused: AOF ")
+        && message.contains(" failed on "))
         || message.contains("(os error ");
-    let corruption = ["orrupt", "Bad AOF", "bad magic", "CRC"].iter().any(|w| message.contains(w));
+    let corruption = ["orrupt", "Bad AOF", "bad magic", "CRC"]
+        .iter()
+        .any(|w| message.contains(w));
     io_error && !corruption
 }
 
