@@ -20,6 +20,10 @@ use tidemark::server::cli::{self, CliError};
 use tidemark::server::config::Config;
 use tidemark::server::{run_shard, Node};
 
+/// Exclusive-bind attempts before "port in use" is an error, and the pause between them.
+const PORT_PROBE_ATTEMPTS_MAX: u32 = 40;
+const PORT_PROBE_RETRY_MS: u64 = 50;
+
 /// What the main thread waits for.
 enum Event {
     /// SIGINT or SIGTERM arrived (the signal number).
@@ -59,7 +63,7 @@ fn main() {
         std::process::exit(1);
     }
     // `port 0`: pick the free port once, so that every shard binds the same one.
-    let _port_reservation = if config.port == 0 {
+    let port_reservation = if config.port == 0 {
         match reserve_free_port(&config.bind) {
             Ok(reservation) => {
                 config.port = reservation.port;
@@ -68,15 +72,6 @@ fn main() {
             Err(e) => fail(&format!("cannot pick a free port on {}: {e}", config.bind)),
         }
     } else {
-        // Every shard binds with SO_REUSEPORT, which would silently share a port another
-        // process (also using SO_REUSEPORT) already listens on. An exclusive bind first
-        // makes "port in use" an error, as with redis-server.
-        if let Err(e) = std::net::TcpListener::bind(config.listen_addr()) {
-            fail(&format!(
-                "Could not create server TCP listening socket {}: {e}",
-                config.listen_addr()
-            ));
-        }
         None
     };
     log_banner(&config);
@@ -93,6 +88,24 @@ fn main() {
             "cannot create dir '{}': {e}",
             config.dir.display()
         ));
+    }
+    if port_reservation.is_none() {
+        // Every shard binds with SO_REUSEPORT, which would silently share a port another
+        // process (also using SO_REUSEPORT) already listens on. An exclusive bind first
+        // makes "port in use" an error, as with redis-server.
+        // A previous instance killed a moment ago may still hold the port while the kernel
+        // tears down its io_uring (pending accepts keep the socket open), so retry briefly.
+        let mut attempts = 0;
+        while let Err(e) = std::net::TcpListener::bind(config.listen_addr()) {
+            attempts += 1;
+            if attempts >= PORT_PROBE_ATTEMPTS_MAX {
+                fail(&format!(
+                    "Could not create server TCP listening socket {}: {e}",
+                    config.listen_addr()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(PORT_PROBE_RETRY_MS));
+        }
     }
     let code = serve(config, signals);
     std::process::exit(code);

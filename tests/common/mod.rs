@@ -45,10 +45,13 @@ impl Server {
             dir.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("tidemark-test-{port}.log")))
+                .expect("create log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .args(&args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn tidemark");
         let mut server = Server {
@@ -65,7 +68,14 @@ impl Server {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("tidemark exited early with {status} (args {:?})", self.args);
+                let log = std::fs::read_to_string(
+                    std::env::temp_dir().join(format!("tidemark-test-{}.log", self.port)),
+                )
+                .unwrap_or_default();
+                panic!(
+                    "tidemark exited early with {status} (args {:?}); its log:\n{log}",
+                    self.args
+                );
             }
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 if stream.write_all(b"PING\r\n").is_ok() {
