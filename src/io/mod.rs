@@ -157,3 +157,27 @@ pub async fn with_timeout<C: Clock, T>(
     })
     .await
 }
+
+/// Writes all of `buf` at `pos`, continuing after short writes (`File::write_at` may write
+/// fewer bytes than asked). A write of 0 bytes is an error (`WriteZero`). Returns the
+/// buffer. On error, some prefix of `buf` may have been written.
+pub async fn write_all_at<F: File>(file: &F, buf: Vec<u8>, pos: u64) -> BufResult<()> {
+    let total = buf.len();
+    let (result, buf) = file.write_at(buf, pos).await;
+    let mut done = match result {
+        Ok(n) => n,
+        Err(error) => return (Err(error), buf),
+    };
+    while done < total {
+        let rest = buf[done..].to_vec();
+        match file.write_at(rest, pos + done as u64).await.0 {
+            Ok(0) => {
+                let error = io::Error::new(io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
+                return (Err(error), buf);
+            }
+            Ok(n) => done += n,
+            Err(error) => return (Err(error), buf),
+        }
+    }
+    (Ok(()), buf)
+}

@@ -277,17 +277,8 @@ pub async fn commit<D: Disk>(disk: &D, dir: &Path, manifest: &Manifest) -> Resul
         .await
         .map_err(|e| fail("create temp", e))?;
     let bytes = manifest.encode();
-    let total = bytes.len();
-    let (result, _) = file.write_at(bytes, 0).await;
-    match result {
-        Ok(n) if n == total => {}
-        Ok(n) => {
-            return Err(format!(
-                "manifest commit, write temp: short write ({n} of {total})"
-            ))
-        }
-        Err(e) => return Err(fail("write temp", e)),
-    }
+    let (result, _) = crate::io::write_all_at(&file, bytes, 0).await;
+    result.map_err(|e| fail("write temp", e))?;
     file.sync_all().await.map_err(|e| fail("fsync temp", e))?;
     disk.rename(&tmp, &path)
         .await

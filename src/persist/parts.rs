@@ -181,22 +181,8 @@ async fn write_all<F: File>(
     bytes: Vec<u8>,
     pos: u64,
 ) -> Result<(), AofError> {
-    let total = bytes.len();
-    let (result, bytes) = file.write_at(bytes, pos).await;
-    let mut done = result.map_err(|e| AofError::io(path, "write_at", e))?;
-    while done < total {
-        let rest = bytes[done..].to_vec();
-        match file.write_at(rest, pos + done as u64).await.0 {
-            Ok(0) => {
-                let e =
-                    std::io::Error::new(std::io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
-                return Err(AofError::io(path, "write_at", e));
-            }
-            Ok(n) => done += n,
-            Err(e) => return Err(AofError::io(path, "write_at", e)),
-        }
-    }
-    Ok(())
+    let (result, _) = crate::io::write_all_at(file, bytes, pos).await;
+    result.map_err(|e| AofError::io(path, "write_at", e))
 }
 
 /// What [`write_base`] wrote.

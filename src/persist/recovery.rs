@@ -311,18 +311,8 @@ async fn create<F: File>(
     };
     file.set_len(0).await.map_err(io_err("set_len"))?;
     let bytes = header.encode().to_vec();
-    let (result, _) = file.write_at(bytes, 0).await;
-    match result {
-        Ok(n) if n == FILE_HEADER_LEN_BYTES => {}
-        Ok(n) => {
-            let short = std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                format!("short write ({n} bytes)"),
-            );
-            return Err(AofError::io(path, "write_at", short));
-        }
-        Err(e) => return Err(AofError::io(path, "write_at", e)),
-    }
+    let (result, _) = crate::io::write_all_at(file, bytes, 0).await;
+    result.map_err(|e| AofError::io(path, "write_at", e))?;
     file.sync_data().await.map_err(io_err("sync_data"))?;
     Ok(Recovered {
         header,

@@ -28,6 +28,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::{Shared, State, EVERYSEC_INTERVAL_MS, FAILED_RETRY_INTERVAL_MS};
+use crate::io::write_all_at;
 use crate::io::{Clock, Disk, File};
 use crate::server::config::FsyncPolicy;
 
@@ -354,26 +355,4 @@ pub(crate) fn strerror_text(error: &io::Error) -> String {
         Some(at) if text.ends_with(')') => text[..at].to_string(),
         _ => text,
     }
-}
-
-/// Writes all of `chunk` at `pos`, continuing after short writes. Returns the chunk.
-async fn write_all_at<F: File>(file: &F, chunk: Vec<u8>, pos: u64) -> (io::Result<()>, Vec<u8>) {
-    let total = chunk.len();
-    let (result, chunk) = file.write_at(chunk, pos).await;
-    let mut done = match result {
-        Ok(n) => n,
-        Err(error) => return (Err(error), chunk),
-    };
-    while done < total {
-        let rest = chunk[done..].to_vec();
-        match file.write_at(rest, pos + done as u64).await.0 {
-            Ok(0) => {
-                let error = io::Error::new(io::ErrorKind::WriteZero, "write_at wrote 0 bytes");
-                return (Err(error), chunk);
-            }
-            Ok(n) => done += n,
-            Err(error) => return (Err(error), chunk),
-        }
-    }
-    (Ok(()), chunk)
 }

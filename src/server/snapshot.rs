@@ -30,7 +30,7 @@ use crate::server::Node;
 use crate::shard::dispatch::{self, Job, Response};
 use crate::shard::route::{shard_of, Router};
 
-/// Bytes handed to one `write_at` while writing a dump.
+/// Bytes read per `read_at` while loading a dump.
 pub const SAVE_CHUNK_BYTES: usize = 1024 * 1024;
 /// How often the `save` rules are checked.
 pub const SAVE_RULES_CHECK_INTERVAL_MS: u64 = 1_000;
@@ -169,16 +169,10 @@ async fn write_durably<D: Disk>(
         .open(temp, OpenMode::CreateTruncate)
         .await
         .map_err(|e| fail("create", e))?;
-    let mut pos = 0usize;
-    while pos < bytes.len() {
-        let end = (pos + SAVE_CHUNK_BYTES).min(bytes.len());
-        let (result, _) = file.write_at(bytes[pos..end].to_vec(), pos as u64).await;
-        let written = result.map_err(|e| fail("write", e))?;
-        if written == 0 {
-            let _ = disk.remove_file(temp).await;
-            return Err(format!("write {}: no progress", temp.display()));
-        }
-        pos += written;
+    let (result, _) = crate::io::write_all_at(&file, bytes, 0).await;
+    if let Err(e) = result {
+        let _ = disk.remove_file(temp).await;
+        return Err(fail("write", e));
     }
     if let Err(e) = file.sync_all().await {
         let _ = disk.remove_file(temp).await;
