@@ -1,6 +1,6 @@
 //! Seeds on which the simulator found genuine server bugs, kept as regression tests.
-//! They are `#[ignore]`d until the server is fixed; run them with
-//! `cargo nextest run -p tidemark-sim --run-ignored all regressions`.
+//! Fixed bugs run in every test run; a bug still open is `#[ignore]`d with its reason
+//! (run those with `cargo nextest run -p tidemark-sim --run-ignored all regressions`).
 
 use tidemark_sim::world::{run_seed, RunOptions};
 
@@ -75,4 +75,19 @@ fn everysec_retry_truncates_acknowledged_writes() {
     // The default swarm hits it too: shard 0 truncated to its last fsynced frame at
     // 11.031 s, process crash at 11.058 s before the rewrite completed.
     assert_passes(300_478, &RunOptions::default());
+}
+
+/// Server bug D' (found by seeds 1061, 1073, 1120, … of a 1,000-seed sweep): the manifest
+/// commit and the AOF header write treated a short write (which `File::write_at` may do)
+/// as fatal, so start-up was refused on a healthy disk. Fixed by one `io::write_all_at`
+/// that continues short writes, used everywhere.
+#[test]
+fn short_writes_during_the_manifest_commit_do_not_refuse_start_up() {
+    let opts = RunOptions {
+        crash_kinds: Some(tidemark_sim::world::CrashKinds::Both),
+        ..RunOptions::default()
+    };
+    for seed in [1061, 1073, 1120] {
+        assert_passes(seed, &opts);
+    }
 }
