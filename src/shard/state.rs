@@ -79,18 +79,8 @@ impl<I: Io> Shard<I> {
                 return (error.to_reply(), None);
             }
         }
-        let mut propagate: Vec<Vec<Bytes>> = Vec::new();
-        let reply = {
-            let io = &self.io;
-            let mut random = || io.random_u64();
-            let mut ctx = ExecCtx {
-                now_ms: io.wall_clock_ms(),
-                random: &mut random,
-                propagate: &mut propagate,
-                replaying: false,
-            };
-            cmd::execute_spec(spec, &mut self.db.borrow_mut(), &mut ctx, args)
-        };
+        let (reply, propagate) =
+            self.with_ctx(false, |db, ctx| cmd::execute_spec(spec, db, ctx, args));
         self.count_expiries(&propagate, args);
         self.dirty.set(self.dirty.get() + propagate.len() as u64);
         // Wake clients blocked on keys this command filled (lists family).
@@ -104,20 +94,9 @@ impl<I: Io> Shard<I> {
 
     /// Runs one active-expiry cycle and logs the deletes.
     pub fn active_expire(&self) {
-        let mut propagate: Vec<Vec<Bytes>> = Vec::new();
-        let deleted = {
-            let io = &self.io;
-            let mut random = || io.random_u64();
-            let mut ctx = ExecCtx {
-                now_ms: io.wall_clock_ms(),
-                random: &mut random,
-                propagate: &mut propagate,
-                replaying: false,
-            };
-            self.db
-                .borrow_mut()
-                .active_expire_cycle(&mut ctx, ACTIVE_EXPIRE_SAMPLE_BUDGET_KEYS)
-        };
+        let (deleted, propagate) = self.with_ctx(false, |db, ctx| {
+            db.active_expire_cycle(ctx, ACTIVE_EXPIRE_SAMPLE_BUDGET_KEYS)
+        });
         self.expired_keys
             .set(self.expired_keys.get() + deleted as u64);
         if let Err(error) = self.append_all(&propagate) {
@@ -129,8 +108,13 @@ impl<I: Io> Shard<I> {
         }
     }
 
-    /// Applies one replayed AOF record (start-up); nothing is logged.
-    pub fn replay(&self, args: &[Bytes]) -> Result<(), String> {
+    /// Runs `f` on the keyspace with an execution context (the seam's clock and entropy);
+    /// returns its result and the commands it propagated.
+    fn with_ctx<R>(
+        &self,
+        replaying: bool,
+        f: impl FnOnce(&mut Db, &mut ExecCtx) -> R,
+    ) -> (R, Vec<Vec<Bytes>>) {
         let mut propagate: Vec<Vec<Bytes>> = Vec::new();
         let io = &self.io;
         let mut random = || io.random_u64();
@@ -138,9 +122,15 @@ impl<I: Io> Shard<I> {
             now_ms: io.wall_clock_ms(),
             random: &mut random,
             propagate: &mut propagate,
-            replaying: true,
+            replaying,
         };
-        let reply = cmd::execute(&mut self.db.borrow_mut(), &mut ctx, args);
+        let result = f(&mut self.db.borrow_mut(), &mut ctx);
+        (result, propagate)
+    }
+
+    /// Applies one replayed AOF record (start-up); nothing is logged.
+    pub fn replay(&self, args: &[Bytes]) -> Result<(), String> {
+        let (reply, _) = self.with_ctx(true, |db, ctx| cmd::execute(db, ctx, args));
         match reply {
             Frame::Error(text) => Err(format!(
                 "replaying {:?} failed: {text}",
