@@ -23,7 +23,10 @@ fn time_wait_and_debug_sleep() {
     let secs: u64 = secs.parse().unwrap();
     let micros: u64 = micros.parse().unwrap();
     assert!(micros < 1_000_000, "microseconds {micros}");
-    let system = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let system = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!(secs.abs_diff(system) <= 2, "TIME {secs} vs system {system}");
 
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(100).query(&mut con).unwrap();
