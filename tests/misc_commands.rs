@@ -130,3 +130,31 @@ fn object_finds_keys_on_every_shard() {
         .unwrap();
     assert_eq!(copied, 0, "missing source");
 }
+
+#[test]
+fn copy_into_a_key_wakes_a_blocked_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut waiter = server.client();
+    let blocked = std::thread::spawn(move || {
+        let got: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg("dst")
+            .arg(5)
+            .query(&mut waiter)
+            .unwrap();
+        got
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut con = server.client();
+    let _: () = con.rpush("src", "v").unwrap();
+    let copied: i64 = redis::cmd("COPY")
+        .arg("src")
+        .arg("dst")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(copied, 1);
+    let got = blocked.join().unwrap();
+    assert_eq!(got, Some(("dst".to_string(), "v".to_string())));
+    let left: i64 = con.llen("src").unwrap();
+    assert_eq!(left, 1, "the source keeps its element");
+}
