@@ -11,6 +11,7 @@
 //! reported as the exact Redis error frame; nothing panics on input.
 
 mod expire;
+mod generic_extra;
 mod hashes;
 mod introspect;
 mod keys;

@@ -140,6 +140,18 @@ static TABLE: &[CommandSpec] = &[
           "Get array of Redis command details", "2.8.13", ["@slow", "@connection"], None),
     spec!("bgrewriteaof", 1, ["admin", "noscript", "no_async_loading"], 0, 0, 0, Route::Connection, "server",
           "Asynchronously rewrite the append-only file", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
+    spec!("time", 1, ["loading", "stale", "fast"], 0, 0, 0, Route::Connection, "server",
+          "Return the current server time", "2.6.0", ["@fast"], None),
+    spec!("wait", 3, ["noscript"], 0, 0, 0, Route::Connection, "generic",
+          "Wait for the synchronous replication of all the write commands sent in the context of the current connection", "3.0.0", ["@slow", "@connection"], None),
+    spec!("debug", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0, Route::Connection, "server",
+          "A container for debugging commands", "1.0.0", ["@admin", "@slow", "@dangerous"], None),
+    spec!("slowlog", -2, [], 0, 0, 0, Route::Connection, "server",
+          "A container for slow log commands", "2.2.12", ["@slow"], None),
+    spec!("function", -2, [], 0, 0, 0, Route::Connection, "scripting",
+          "A container for function commands", "7.0.0", ["@slow"], None),
+    spec!("script", -2, [], 0, 0, 0, Route::Connection, "scripting",
+          "A container for Lua scripts management commands", "2.6.0", ["@slow"], None),
 ];
 
 /// Every family's slice of the table, in `COMMAND` order.
@@ -149,6 +161,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     super::sets::COMMANDS,
     super::lists::COMMANDS,
     super::zsets::COMMANDS,
+    super::generic_extra::COMMANDS,
 ];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();

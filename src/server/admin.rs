@@ -52,6 +52,12 @@ pub async fn handle<I: Io>(
             Some(node) => crate::server::persistence::bgrewriteaof(&node, &router.shard.io),
             None => Frame::error("ERR server is shutting down"),
         },
+        "time" => crate::server::misc::time(router),
+        "wait" => crate::server::misc::wait(args),
+        "debug" => crate::server::misc::debug(router, args).await,
+        "slowlog" => crate::server::misc::slowlog(args),
+        "function" => crate::server::misc::function(args),
+        "script" => crate::server::misc::script(args),
         other => Frame::error(format!("ERR internal: no handler for '{other}'")),
     };
     AdminOutcome::Reply(reply)

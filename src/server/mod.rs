@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod info;
+pub mod misc;
 pub mod persistence;
 pub mod snapshot;
 
