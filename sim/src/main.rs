@@ -57,6 +57,7 @@ struct Force {
 enum DefectFlag {
     AckBeforeFsync,
     SkipReplayShard(u16),
+    StaleRead,
 }
 
 fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
@@ -71,23 +72,28 @@ fn parse_defect(text: &str) -> Result<DefectFlag, String> {
     if text == "ack-before-fsync" {
         return Ok(DefectFlag::AckBeforeFsync);
     }
+    if text == "stale-read" {
+        return Ok(DefectFlag::StaleRead);
+    }
     if let Some(n) = text.strip_prefix("skip-replay-shard-") {
         if let Ok(shard) = n.parse() {
             return Ok(DefectFlag::SkipReplayShard(shard));
         }
     }
     Err(format!(
-        "{text:?}: expected ack-before-fsync or skip-replay-shard-N"
+        "{text:?}: expected ack-before-fsync, skip-replay-shard-N or stale-read"
     ))
 }
 
 impl Force {
     fn options(&self, trace: bool) -> RunOptions {
         let mut defects = Defects::default();
+        let mut stale_read = false;
         for d in &self.defect {
             match d {
                 DefectFlag::AckBeforeFsync => defects.ack_before_fsync = true,
                 DefectFlag::SkipReplayShard(n) => defects.skip_replay_of_shard = Some(*n),
+                DefectFlag::StaleRead => stale_read = true,
             }
         }
         RunOptions {
@@ -97,6 +103,7 @@ impl Force {
             crash_kinds: self.crash,
             trace,
             fsync_eio_with_mixed_crashes: self.fsync_eio_with_mixed_crashes,
+            stale_read_defect: stale_read,
         }
     }
 }
