@@ -44,8 +44,9 @@ struct Force {
     /// Force the crash kinds: process | machine | both.
     #[arg(long, value_parser = parse_crash)]
     crash: Option<CrashKinds>,
-    /// Re-introduce a predecessor defect: ack-before-fsync (bug 2) or
-    /// skip-replay-shard-N (bug 1). Repeatable.
+    /// Re-introduce a predecessor defect: ack-before-fsync (bug 2),
+    /// skip-replay-shard-N (bug 1), or the simulator-side stale-read (linearizability
+    /// check). Repeatable.
     #[arg(long, value_parser = parse_defect)]
     defect: Vec<DefectFlag>,
     /// Allow fsync EIO together with both crash kinds (known server limitation C).

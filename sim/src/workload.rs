@@ -501,4 +501,41 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn shared_keys_bypass_the_model_and_counters_stay_integers() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut model = Model::new();
+        let mut shared = 0;
+        for _ in 0..2000 {
+            let cmd = Workload::new(1).next_command(&mut rng);
+            let Command::Single { key, op, .. } = &cmd else {
+                continue;
+            };
+            if !is_shared_key(key) {
+                continue;
+            }
+            shared += 1;
+            if key.starts_with(b"shared:n") {
+                if let Op::Set(v) = op {
+                    let text = String::from_utf8_lossy(v);
+                    assert!(text.parse::<i64>().is_ok(), "{text}");
+                }
+                assert!(!matches!(op, Op::Append(_) | Op::Strlen), "{op:?}");
+            } else {
+                assert!(!matches!(op, Op::IncrBy(_)), "{op:?}");
+            }
+            // Any well-formed reply is accepted: shared keys are checked for
+            // linearizability, not by the model.
+            let reply = match op {
+                Op::Set(_) => Frame::ok(),
+                Op::Get => Frame::bulk(&b"x"[..]),
+                _ => Frame::Integer(7),
+            };
+            assert_eq!(cmd.apply_reply(&mut model, &reply), Ok(Outcome::Acked));
+            assert!(cmd.apply_reply(&mut model, &Frame::Array(vec![])).is_err());
+        }
+        assert!(shared > 100, "too few shared commands: {shared}");
+        assert!(model.keys().iter().all(|k| !is_shared_key(k)));
+    }
 }

@@ -232,3 +232,54 @@ fn cut_history(
     }
     Ok(history)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linearizability::Completion;
+
+    fn op(call: u64, ret: Option<u64>, what: Op, reply: Reply) -> Operation<KeyOp<Op>, Reply> {
+        Operation {
+            client: call,
+            call,
+            input: KeyOp {
+                key: b"shared:n0".to_vec(),
+                op: what,
+            },
+            completion: ret.map(|ret| Completion { ret, output: reply }),
+        }
+    }
+
+    #[test]
+    fn histories_are_cut_before_too_many_pending_writes() {
+        let mut ops = Vec::new();
+        let mut t = 0;
+        for _ in 0..=PENDING_WRITES_MAX {
+            t += 10;
+            ops.push(op(t, None, Op::IncrBy(1), Reply::Integer(0)));
+        }
+        let cut = ops.last().map(|o| o.call).unwrap_or_default();
+        // A read called before the cut that returns after it becomes pending (dropped);
+        // one called after the cut is dropped too.
+        ops.insert(1, op(15, Some(cut + 1), Op::Get, Reply::Value(None)));
+        ops.push(op(cut + 2, Some(cut + 3), Op::Get, Reply::Value(None)));
+        let history = cut_history(ops).expect("valid history");
+        assert_eq!(history.len(), PENDING_WRITES_MAX);
+        assert!(history
+            .operations()
+            .iter()
+            .all(|o| o.call < cut && o.completion.is_none()));
+    }
+
+    #[test]
+    fn a_short_history_is_kept_whole() {
+        let ops = vec![
+            op(1, Some(2), Op::IncrBy(5), Reply::Integer(5)),
+            op(3, None, Op::IncrBy(1), Reply::Integer(0)),
+            op(4, Some(5), Op::Get, Reply::Value(Some(b"6".to_vec()))),
+        ];
+        let history = cut_history(ops).expect("valid history");
+        assert_eq!(history.len(), 3);
+        assert!(check_history(&history, LIN_BUDGET).is_linearizable());
+    }
+}
