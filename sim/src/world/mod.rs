@@ -106,6 +106,8 @@ pub struct RunReport {
     pub plan: String,
     /// Operations on shared keys recorded for the linearizability check.
     pub lin_ops: u64,
+    /// Operations in the checked shared-key histories (after cuts; pending reads dropped).
+    pub lin_ops_checked: u64,
     /// Shared keys whose linearizability check ran out of budget (`Verdict::Unknown`).
     pub lin_unknown_keys: u64,
     /// False when the linearizability check was skipped (`everysec` with a machine crash
@@ -124,7 +126,7 @@ impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} shards={} appendfsync={} clients={} acked={} uncertain={} crashes(process={} machine={}) boot_retries={} checked={} forgiven={} lin_ops={} lin_unknown_keys={} lin_checked={} steps={} virtual={:.3}s trace={:016x}",
+            "seed {} shards={} appendfsync={} clients={} acked={} uncertain={} crashes(process={} machine={}) boot_retries={} checked={} forgiven={} lin_ops={} lin_ops_checked={} lin_unknown_keys={} lin_checked={} steps={} virtual={:.3}s trace={:016x}",
             self.seed,
             self.shards,
             self.appendfsync.as_str(),
@@ -137,6 +139,7 @@ impl fmt::Display for RunReport {
             self.keys_checked,
             self.keys_forgiven,
             self.lin_ops,
+            self.lin_ops_checked,
             self.lin_unknown_keys,
             self.lin_checked,
             self.steps,
@@ -669,6 +672,7 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         boot_retries: world.node.boot_retries.get(),
         plan: format!("{plan:?}"),
         lin_ops: lin.ops,
+        lin_ops_checked: lin.checked_ops,
         lin_unknown_keys: lin.unknown_keys,
         lin_checked: lin.checked,
     }
