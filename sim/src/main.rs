@@ -44,8 +44,9 @@ struct Force {
     /// Force the crash kinds: process | machine | both.
     #[arg(long, value_parser = parse_crash)]
     crash: Option<CrashKinds>,
-    /// Re-introduce a predecessor defect: ack-before-fsync (bug 2) or
-    /// skip-replay-shard-N (bug 1). Repeatable.
+    /// Re-introduce a predecessor defect: ack-before-fsync (bug 2),
+    /// skip-replay-shard-N (bug 1), or the simulator-side stale-read (linearizability
+    /// check). Repeatable.
     #[arg(long, value_parser = parse_defect)]
     defect: Vec<DefectFlag>,
     /// Allow fsync EIO together with both crash kinds (known server limitation C).
@@ -57,6 +58,7 @@ struct Force {
 enum DefectFlag {
     AckBeforeFsync,
     SkipReplayShard(u16),
+    StaleRead,
 }
 
 fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
@@ -71,23 +73,28 @@ fn parse_defect(text: &str) -> Result<DefectFlag, String> {
     if text == "ack-before-fsync" {
         return Ok(DefectFlag::AckBeforeFsync);
     }
+    if text == "stale-read" {
+        return Ok(DefectFlag::StaleRead);
+    }
     if let Some(n) = text.strip_prefix("skip-replay-shard-") {
         if let Ok(shard) = n.parse() {
             return Ok(DefectFlag::SkipReplayShard(shard));
         }
     }
     Err(format!(
-        "{text:?}: expected ack-before-fsync or skip-replay-shard-N"
+        "{text:?}: expected ack-before-fsync, skip-replay-shard-N or stale-read"
     ))
 }
 
 impl Force {
     fn options(&self, trace: bool) -> RunOptions {
         let mut defects = Defects::default();
+        let mut stale_read = false;
         for d in &self.defect {
             match d {
                 DefectFlag::AckBeforeFsync => defects.ack_before_fsync = true,
                 DefectFlag::SkipReplayShard(n) => defects.skip_replay_of_shard = Some(*n),
+                DefectFlag::StaleRead => stale_read = true,
             }
         }
         RunOptions {
@@ -97,6 +104,7 @@ impl Force {
             crash_kinds: self.crash,
             trace,
             fsync_eio_with_mixed_crashes: self.fsync_eio_with_mixed_crashes,
+            stale_read_defect: stale_read,
         }
     }
 }

@@ -34,6 +34,22 @@ pub const VALUE_LEN_MAX_BYTES: usize = 40;
 pub const SET_EX_TTL_SECS: u64 = 1000;
 /// Largest pipeline a client sends in one write, in commands.
 pub const PIPELINE_COMMANDS_MAX: usize = 8;
+/// Shared string keys `shared:s{j}` (every client writes them; checked for
+/// linearizability, not by the possible-values model).
+pub const SHARED_STRING_KEYS: u32 = 3;
+/// Shared counter keys `shared:n{j}` (INCRBY, GET, SET of an integer, DEL, EXISTS).
+pub const SHARED_COUNTER_KEYS: u32 = 2;
+/// Percent of commands that go to a shared key.
+pub const SHARED_PERCENT: u32 = 12;
+/// Longest value a SET or APPEND writes to a shared string key, in bytes.
+pub const SHARED_VALUE_LEN_MAX_BYTES: usize = 6;
+/// Prefix of every shared key.
+pub const SHARED_KEY_PREFIX: &[u8] = b"shared:";
+
+/// True for a key every client reads and writes (`shared:…`).
+pub fn is_shared_key(key: &[u8]) -> bool {
+    key.starts_with(SHARED_KEY_PREFIX)
+}
 
 /// One workload command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +180,7 @@ impl Command {
     /// Records that the command's outcome is unknown (no reply, or an error reply).
     pub fn uncertain(&self, model: &mut Model) {
         match self {
+            Command::Single { key, .. } if is_shared_key(key) => {}
             Command::Single { key, op, .. } => model.uncertain(key, op),
             Command::Mset(pairs) => {
                 for (k, v) in pairs {
@@ -195,16 +212,11 @@ impl Command {
         };
         match self {
             Command::Single { key, op, .. } => {
-                let seen = match (op, reply) {
-                    (Op::Set(_), Frame::Simple(s)) if s == "OK" => Reply::Ok,
-                    (Op::Get, Frame::Bulk(v)) => Reply::Value(Some(v.to_vec())),
-                    (Op::Get, Frame::Null) => Reply::Value(None),
-                    (
-                        Op::IncrBy(_) | Op::Append(_) | Op::Del | Op::Strlen | Op::Exists,
-                        Frame::Integer(n),
-                    ) => Reply::Integer(*n),
-                    _ => return Err(wrong()),
-                };
+                let seen = single_reply(op, reply).ok_or_else(wrong)?;
+                if is_shared_key(key) {
+                    // Checked for linearizability at the end of the run (see `world`).
+                    return Ok(Outcome::Acked);
+                }
                 model
                     .acked(key, op, &seen)
                     .map_err(|v| Violation(format!("{}: {}", self.describe(), v.0)))?;
@@ -240,6 +252,20 @@ impl Command {
         }
         Ok(Outcome::Acked)
     }
+}
+
+/// The model's form of a well-formed reply to single-key command `op`, or `None` when the
+/// reply has the wrong shape (error replies included).
+pub fn single_reply(op: &Op, reply: &Frame) -> Option<Reply> {
+    Some(match (op, reply) {
+        (Op::Set(_), Frame::Simple(s)) if s == "OK" => Reply::Ok,
+        (Op::Get, Frame::Bulk(v)) => Reply::Value(Some(v.to_vec())),
+        (Op::Get, Frame::Null) => Reply::Value(None),
+        (Op::IncrBy(_) | Op::Append(_) | Op::Del | Op::Strlen | Op::Exists, Frame::Integer(n)) => {
+            Reply::Integer(*n)
+        }
+        _ => return None,
+    })
 }
 
 /// Errors a correct server never returns for this workload.
@@ -299,6 +325,9 @@ impl Workload {
             op,
             ex_secs: None,
         };
+        if rng.gen_range(0..100) < SHARED_PERCENT {
+            return shared_command(rng);
+        }
         match rng.gen_range(0..100) {
             0..=19 => {
                 let key = self.string_key(rng.gen_range(0..STRING_KEYS_PER_CLIENT));
@@ -361,6 +390,47 @@ impl Workload {
             _ => self.tagged_key(rng.gen_range(0..TAGGED_KEYS_PER_CLIENT)),
         }
     }
+}
+
+/// One random command on a shared key: strings get SET, GET, APPEND, DEL, STRLEN and
+/// EXISTS; counters get INCRBY, GET, SET of an integer, DEL and EXISTS (never a
+/// non-integer, so INCRBY never replies `ERR value is not an integer`).
+pub fn shared_command(rng: &mut impl Rng) -> Command {
+    let single = |key: Vec<u8>, op: Op| Command::Single {
+        key,
+        op,
+        ex_secs: None,
+    };
+    let total = SHARED_STRING_KEYS + SHARED_COUNTER_KEYS;
+    let j = rng.gen_range(0..total);
+    if j < SHARED_STRING_KEYS {
+        let key = format!("shared:s{j}").into_bytes();
+        let op = match rng.gen_range(0..100) {
+            0..=29 => Op::Set(short_value(rng)),
+            30..=59 => Op::Get,
+            60..=69 => Op::Append(short_value(rng)),
+            70..=79 => Op::Del,
+            80..=89 => Op::Strlen,
+            _ => Op::Exists,
+        };
+        single(key, op)
+    } else {
+        let key = format!("shared:n{}", j - SHARED_STRING_KEYS).into_bytes();
+        let op = match rng.gen_range(0..100) {
+            0..=44 => Op::IncrBy(rng.gen_range(-100..=100)),
+            45..=84 => Op::Get,
+            85..=91 => Op::Set(rng.gen_range(-100..=100i64).to_string().into_bytes()),
+            92..=95 => Op::Del,
+            _ => Op::Exists,
+        };
+        single(key, op)
+    }
+}
+
+/// A value of 0..=`SHARED_VALUE_LEN_MAX_BYTES` letters `a`..=`h`.
+fn short_value(rng: &mut impl Rng) -> Vec<u8> {
+    let len = rng.gen_range(0..=SHARED_VALUE_LEN_MAX_BYTES);
+    (0..len).map(|_| b"abcdefgh"[rng.gen_range(0..8)]).collect()
 }
 
 /// A value of 0..=40 bytes: 30% arbitrary bytes, otherwise lowercase letters and digits.
@@ -430,5 +500,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn shared_keys_bypass_the_model_and_counters_stay_integers() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut model = Model::new();
+        let mut shared = 0;
+        for _ in 0..2000 {
+            let cmd = Workload::new(1).next_command(&mut rng);
+            let Command::Single { key, op, .. } = &cmd else {
+                continue;
+            };
+            if !is_shared_key(key) {
+                continue;
+            }
+            shared += 1;
+            if key.starts_with(b"shared:n") {
+                if let Op::Set(v) = op {
+                    let text = String::from_utf8_lossy(v);
+                    assert!(text.parse::<i64>().is_ok(), "{text}");
+                }
+                assert!(!matches!(op, Op::Append(_) | Op::Strlen), "{op:?}");
+            } else {
+                assert!(!matches!(op, Op::IncrBy(_)), "{op:?}");
+            }
+            // Any well-formed reply is accepted: shared keys are checked for
+            // linearizability, not by the model.
+            let reply = match op {
+                Op::Set(_) => Frame::ok(),
+                Op::Get => Frame::bulk(&b"x"[..]),
+                _ => Frame::Integer(7),
+            };
+            assert_eq!(cmd.apply_reply(&mut model, &reply), Ok(Outcome::Acked));
+            assert!(cmd.apply_reply(&mut model, &Frame::Array(vec![])).is_err());
+        }
+        assert!(shared > 100, "too few shared commands: {shared}");
+        assert!(model.keys().iter().all(|k| !is_shared_key(k)));
     }
 }

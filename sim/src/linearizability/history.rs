@@ -221,6 +221,11 @@ impl<M: Model> Recorder<M> {
         self.ops.is_empty()
     }
 
+    /// Every operation recorded so far, indexed by [`OpId`] (pending reads included).
+    pub fn operations(&self) -> &[Operation<M::Input, M::Output>] {
+        &self.ops
+    }
+
     /// The history recorded so far (pending reads dropped).
     pub fn history(&self) -> Result<History<M>, HistoryError> {
         let mut history = History::new();

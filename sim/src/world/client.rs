@@ -6,6 +6,10 @@
 //! before reading, which over tiny buffers deadlocks against a server blocked writing
 //! replies (real clients read concurrently; real buffers are large).
 //!
+//! Commands on shared keys are also recorded for the linearizability check (`lin.rs`):
+//! invoked before the pipeline is written, completed by a well-formed reply, pending
+//! forever otherwise.
+//!
 //! Rules: a reply → `Command::apply_reply` (a violation fails the run); an error reply or
 //! a connection error → the command and every later one of the pipeline are uncertain.
 //! After a connection error the client waits for the gate again. A reply that does not
@@ -75,6 +79,10 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
         } else {
             vec![workload.next_command(&mut rng)]
         };
+        let batch = shared.serve_stale(id, batch);
+        if batch.is_empty() {
+            continue;
+        }
         shared.busy.set(shared.busy.get() + 1);
         let ok = run_batch(&shared, c, id, &batch).await;
         shared.busy.set(shared.busy.get() - 1);
@@ -91,6 +99,7 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
     let exec = &shared.exec;
     let crashes_before = shared.crashes.get();
     let args: Vec<_> = batch.iter().map(Command::args).collect();
+    let lin_ids: Vec<_> = batch.iter().map(|c| shared.lin_invoke(id, c)).collect();
     let send_deadline = exec.now() + STUCK_REPLY_TIMEOUT;
     if let Err(e) = conn.send(&args, send_deadline).await {
         if e.kind() == std::io::ErrorKind::TimedOut && shared.crashes.get() == crashes_before {
@@ -115,8 +124,14 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
                 let cmd = &batch[next];
                 let result = cmd.apply_reply(&mut shared.model.borrow_mut(), &frame);
                 match result {
-                    Ok(Outcome::Acked) => shared.note_acked(cmd),
-                    Ok(Outcome::Uncertain(text)) => shared.note_error_reply(cmd, &text),
+                    Ok(Outcome::Acked) => {
+                        shared.lin_ok(id, lin_ids[next], cmd, &frame);
+                        shared.note_acked(cmd);
+                    }
+                    Ok(Outcome::Uncertain(text)) => {
+                        shared.lin_unknown(lin_ids[next]);
+                        shared.note_error_reply(cmd, &text);
+                    }
                     Err(violation) => {
                         shared.fail(&format!(
                             "client {id}: wrong reply (at {:?} virtual): {}",

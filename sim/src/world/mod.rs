@@ -24,6 +24,7 @@
 
 pub mod client;
 pub mod conn;
+pub mod lin;
 pub mod plan;
 
 pub use plan::{CrashKind, CrashKinds, Plan, RunOptions};
@@ -44,7 +45,9 @@ use crate::check::{check_keys, read_keys};
 use crate::disk::SimDisk;
 use crate::executor::{stream, Executor, Owner, RunLimits};
 use crate::io::SimIo;
-use crate::model::Model;
+use crate::linearizability::tidemark_models::Strings;
+use crate::linearizability::Recorder;
+use crate::model::{Model, Reply};
 use crate::net::SimNet;
 use crate::workload::Command;
 
@@ -101,6 +104,15 @@ pub struct RunReport {
     pub boot_retries: u32,
     /// The drawn plan (faults, crash instants), for humans.
     pub plan: String,
+    /// Operations on shared keys recorded for the linearizability check.
+    pub lin_ops: u64,
+    /// Operations in the checked shared-key histories (after cuts; pending reads dropped).
+    pub lin_ops_checked: u64,
+    /// Shared keys whose linearizability check ran out of budget (`Verdict::Unknown`).
+    pub lin_unknown_keys: u64,
+    /// False when the linearizability check was skipped (`everysec` with a machine crash
+    /// while clients ran: acknowledged writes may be lost, see docs/simulation.md).
+    pub lin_checked: bool,
 }
 
 impl RunReport {
@@ -114,7 +126,7 @@ impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} shards={} appendfsync={} clients={} acked={} uncertain={} crashes(process={} machine={}) boot_retries={} checked={} forgiven={} steps={} virtual={:.3}s trace={:016x}",
+            "seed {} shards={} appendfsync={} clients={} acked={} uncertain={} crashes(process={} machine={}) boot_retries={} checked={} forgiven={} lin_ops={} lin_ops_checked={} lin_unknown_keys={} lin_checked={} steps={} virtual={:.3}s trace={:016x}",
             self.seed,
             self.shards,
             self.appendfsync.as_str(),
@@ -126,6 +138,10 @@ impl fmt::Display for RunReport {
             self.boot_retries,
             self.keys_checked,
             self.keys_forgiven,
+            self.lin_ops,
+            self.lin_ops_checked,
+            self.lin_unknown_keys,
+            self.lin_checked,
             self.steps,
             self.virtual_time.as_secs_f64(),
             self.trace_hash
@@ -160,6 +176,19 @@ pub struct Shared {
     degraded: Cell<bool>,
     /// Clients may send pipelines (socket buffers are large enough).
     pipelines: bool,
+    /// The history of the shared keys (`workload::is_shared_key`).
+    lin: RefCell<Recorder<Strings>>,
+    /// Test-only defect: client `lin::STALE_READ_CLIENT` answers GETs of shared keys from
+    /// its own earlier replies.
+    stale_read_defect: bool,
+    /// That client's earlier GET replies, by key.
+    stale_cache: RefCell<BTreeMap<Vec<u8>, Reply>>,
+    /// A machine crash hit a run under `everysec` while clients ran.
+    lossy_crash: Cell<bool>,
+    /// Per recorded shared-key operation (`OpId` index): the crash count when it completed.
+    lin_boot: RefCell<Vec<Option<u64>>>,
+    /// Crash counts (boots) in which some command got an error reply.
+    lin_degraded_boots: RefCell<BTreeSet<u64>>,
 }
 
 impl Shared {
@@ -195,6 +224,9 @@ impl Shared {
     fn note_error_reply(&self, cmd: &Command, _text: &str) {
         self.uncertain.set(self.uncertain.get() + 1);
         self.degraded.set(true);
+        self.lin_degraded_boots
+            .borrow_mut()
+            .insert(self.crashes.get());
         self.note_writes(cmd);
     }
 
@@ -398,6 +430,9 @@ impl World {
             }
             CrashKind::Machine => {
                 self.machine_crashes.set(self.machine_crashes.get() + 1);
+                if self.plan.appendfsync != FsyncPolicy::Always {
+                    shared.lossy_crash.set(true);
+                }
                 crate::crash_machine(
                     exec,
                     &self.node.net,
@@ -561,6 +596,12 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         boot_started: Cell::new(Duration::ZERO),
         degraded: Cell::new(false),
         pipelines: plan.faults.net.pipe_capacity_bytes >= client::PIPELINE_PIPE_BYTES_MIN,
+        lin: RefCell::new(Recorder::new()),
+        stale_read_defect: opts.stale_read_defect,
+        stale_cache: RefCell::new(BTreeMap::new()),
+        lossy_crash: Cell::new(false),
+        lin_boot: RefCell::new(Vec::new()),
+        lin_degraded_boots: RefCell::new(BTreeSet::new()),
     });
     let world = Rc::new(World {
         shared: shared.clone(),
@@ -603,6 +644,15 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
     for id in 0..plan.clients {
         exec.kill_owner(Owner::Client(id));
     }
+    let lossy = shared.lossy_crash.get()
+        || (world.node.retry_by_machine_crash
+            && world.node.boot_retries.get() > 0
+            && plan.appendfsync != FsyncPolicy::Always);
+    let lin = if shared.failed() {
+        lin::LinSummary::default()
+    } else {
+        lin::check_shared(&shared, lossy)
+    };
     let failure = shared.failure.borrow().clone();
     RunReport {
         seed,
@@ -621,5 +671,9 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         clients: plan.clients,
         boot_retries: world.node.boot_retries.get(),
         plan: format!("{plan:?}"),
+        lin_ops: lin.ops,
+        lin_ops_checked: lin.checked_ops,
+        lin_unknown_keys: lin.unknown_keys,
+        lin_checked: lin.checked,
     }
 }

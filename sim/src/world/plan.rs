@@ -59,6 +59,10 @@ pub struct RunOptions {
     /// Allow fsync EIO faults together with both crash kinds (off by default: known
     /// server limitation C in docs/simulation.md).
     pub fsync_eio_with_mixed_crashes: bool,
+    /// Test-only simulator defect (the server is untouched): one client answers GETs of
+    /// shared keys from its own earlier replies, which the linearizability check must
+    /// catch. CLI: `--defect stale-read`.
+    pub stale_read_defect: bool,
 }
 
 impl RunOptions {
@@ -82,6 +86,9 @@ impl RunOptions {
         }
         if let Some(shard) = self.defects.skip_replay_of_shard {
             flags.push_str(&format!(" --defect skip-replay-shard-{shard}"));
+        }
+        if self.stale_read_defect {
+            flags.push_str(" --defect stale-read");
         }
         flags
     }

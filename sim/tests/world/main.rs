@@ -7,6 +7,7 @@
 
 mod defects;
 mod determinism;
+mod linearizability;
 mod regressions;
 mod sweep;
 
