@@ -38,7 +38,9 @@ fn agree(norm: Norm, tm: &Reply, rd: &Reply) -> bool {
     match (norm, tm, rd) {
         (_, Reply::Error(_), _)
         | (_, _, Reply::Error(_))
-        | (Norm::Exact | Norm::NoJunk | Norm::SkipIfSet(..), _, _) => tm == rd,
+        | (Norm::Exact | Norm::NoJunk | Norm::SkipIfSet(..) | Norm::SkipIfNul, _, _) => {
+            tm == rd
+        }
         (Norm::Sort, Reply::Array(Some(a)), Reply::Array(Some(b))) => sorted(a) == sorted(b),
         (Norm::SortPairs, Reply::Array(Some(a)), Reply::Array(Some(b))) => {
             pairs(a) == pairs(b)
@@ -132,6 +134,20 @@ impl Pair {
                 msg.push('\n');
             }
         }
+        let keys = cmd(&["KEYS", "*"]);
+        for (name, conn) in [("tidemark", &mut self.tm), ("redis", &mut self.rd)] {
+            let mut ttls = String::new();
+            if let Reply::Array(Some(mut names)) = conn.call(&keys) {
+                names.sort();
+                for n in names {
+                    if let Reply::Bulk(Some(k)) = n {
+                        let pttl = conn.call(&[b"PTTL".to_vec(), k.clone()]);
+                        ttls.push_str(&format!(" {}({pttl})", wire::show(&k)));
+                    }
+                }
+            }
+            msg.push_str(&format!("  keys (pttl) on {name}:{ttls}\n"));
+        }
         msg.push_str(&format!(
             "  reproduce: TIDEMARK_DIFF_SEED={seed} cargo test --test differential\n"
         ));
@@ -151,6 +167,12 @@ impl Pair {
         keys.iter().any(|k| {
             self.rd.call(&[b"TYPE".to_vec(), k.clone()]) == Reply::Simple(b"set".to_vec())
         })
+    }
+
+    /// True when `key` holds a string containing a NUL byte in Redis ([`Norm::SkipIfNul`]).
+    fn redis_string_has_nul(&mut self, key: &[u8]) -> bool {
+        matches!(self.rd.call(&[b"GET".to_vec(), key.to_vec()]),
+                 Reply::Bulk(Some(v)) if v.contains(&0))
     }
 
     /// Compares type, TTL and contents of every key in the pool, and DBSIZE.
@@ -192,6 +214,7 @@ fn run_seed(pair: &mut Pair, seed: u64, count: u64) {
                 let end = (first + n).min(args.len());
                 pair.redis_has_set(&args[first.min(end)..end])
             }
+            Norm::SkipIfNul => pair.redis_string_has_nul(&args[1]),
             _ => false,
         };
         if !skip {
