@@ -38,13 +38,17 @@ fn agree(norm: Norm, tm: &Reply, rd: &Reply) -> bool {
     match (norm, tm, rd) {
         (_, Reply::Error(_), _)
         | (_, _, Reply::Error(_))
-        | (Norm::Exact | Norm::NoJunk | Norm::SkipIfSet(..) | Norm::SkipIfNul, _, _) => {
-            tm == rd
-        }
+        | (
+            Norm::Exact
+            | Norm::NoJunk
+            | Norm::SkipIfSet(..)
+            | Norm::SkipIfNul
+            | Norm::SkipIfSelfMoveOfOne,
+            _,
+            _,
+        ) => tm == rd,
         (Norm::Sort, Reply::Array(Some(a)), Reply::Array(Some(b))) => sorted(a) == sorted(b),
-        (Norm::SortPairs, Reply::Array(Some(a)), Reply::Array(Some(b))) => {
-            pairs(a) == pairs(b)
-        }
+        (Norm::SortPairs, Reply::Array(Some(a)), Reply::Array(Some(b))) => pairs(a) == pairs(b),
         (Norm::Shape, Reply::Array(Some(a)), Reply::Array(Some(b))) => a.len() == b.len(),
         (Norm::Shape, Reply::Bulk(a), Reply::Bulk(b)) => a.is_some() == b.is_some(),
         (Norm::Tol(t), Reply::Int(a), Reply::Int(b)) => {
@@ -164,9 +168,8 @@ impl Pair {
 
     /// True when one of `keys` holds a set in Redis (see [`Norm::SkipIfSet`]).
     fn redis_has_set(&mut self, keys: &[Vec<u8>]) -> bool {
-        keys.iter().any(|k| {
-            self.rd.call(&[b"TYPE".to_vec(), k.clone()]) == Reply::Simple(b"set".to_vec())
-        })
+        keys.iter()
+            .any(|k| self.rd.call(&[b"TYPE".to_vec(), k.clone()]) == Reply::Simple(b"set".to_vec()))
     }
 
     /// True when `key` holds a string containing a NUL byte in Redis ([`Norm::SkipIfNul`]).
@@ -215,6 +218,11 @@ fn run_seed(pair: &mut Pair, seed: u64, count: u64) {
                 pair.redis_has_set(&args[first.min(end)..end])
             }
             Norm::SkipIfNul => pair.redis_string_has_nul(&args[1]),
+            Norm::SkipIfSelfMoveOfOne => {
+                args.len() > 2
+                    && args[1] == args[2]
+                    && pair.rd.call(&[b"LLEN".to_vec(), args[1].clone()]) == Reply::Int(1)
+            }
             _ => false,
         };
         if !skip {

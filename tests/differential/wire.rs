@@ -93,7 +93,11 @@ impl Conn {
     fn line(&mut self) -> Vec<u8> {
         let mut line = Vec::new();
         self.reader.read_until(b'\n', &mut line).expect("read line");
-        assert!(line.ends_with(b"\r\n"), "truncated reply line {:?}", show(&line));
+        assert!(
+            line.ends_with(b"\r\n"),
+            "truncated reply line {:?}",
+            show(&line)
+        );
         line.truncate(line.len() - 2);
         line
     }
