@@ -122,6 +122,9 @@ impl Gen {
             6 => b("-17"),
             7 => b(" 5"),
             8 => b("1e3"),
+            9 => b(self
+                .rng
+                .pick(&["-0", "+1", "00", "0x1", "1.", ".5", "5e-1", "inf", "-"])),
             _ => format!("{}", self.rng.below(30)).into_bytes(),
         }
     }
@@ -258,7 +261,13 @@ impl Gen {
             0 => b("0"),
             1 => b("-5"),
             2 => b("9223372036854775807"),
-            3 => b("x"),
+            3 => b(self.rng.pick(&[
+                "x",
+                "9223372036854775",
+                "9223372036854776",
+                "1.5",
+                "-9223372036854775808",
+            ])),
             _ => format!("{}", 1000 + self.rng.below(100_000)).into_bytes(),
         }
     }
@@ -442,7 +451,7 @@ impl Gen {
     fn key_cmd(&mut self) -> (Vec<Vec<u8>>, Norm) {
         let k = self.key();
         let e = Norm::Exact;
-        match self.rng.below(22) {
+        match self.rng.below(23) {
             0 | 1 => {
                 let mut c = vec![b("DEL")];
                 c.extend(self.keys(3));
@@ -487,8 +496,44 @@ impl Gen {
                 c.extend(self.keys(3));
                 (c, e)
             }
-            20 => (vec![b("KEYS"), b("{t}k1*")], Norm::Sort),
-            _ => (vec![b("DBSIZE")], e),
+            20 => {
+                // Glob patterns, including Redis's odd corners (unclosed classes,
+                // reversed ranges, trailing backslash).
+                let pat = self.rng.pick(&[
+                    "{t}k1*",
+                    "*",
+                    "{t}k?",
+                    "{t}k[0-3]",
+                    "{t}k[^0-3]",
+                    "{t}k[3-1]",
+                    "{t}k[a-",
+                    "\\{t\\}k1",
+                    "*1\\",
+                    "*[",
+                    "**k*",
+                    "{t}k1[0-",
+                    "{t}?[!k]*",
+                    "{t}k[\\]1]",
+                    "{T}K1",
+                    "*lex",
+                    "",
+                    "?",
+                ]);
+                (vec![b("KEYS"), b(pat)], Norm::Sort)
+            }
+            21 => (vec![b("DBSIZE")], e),
+            _ => {
+                // KNOWN DIFFERENCE (tidemark bug): `PING a b` replies "a" in tidemark;
+                // Redis replies `ERR wrong number of arguments for 'ping' command`. PING
+                // is never sent with two or more arguments (and gets no junk appended).
+                let c = match self.rng.below(4) {
+                    0 => vec![b("PING")],
+                    1 => vec![b("PING"), self.val()],
+                    2 => vec![b("ECHO"), self.val()],
+                    _ => vec![b("ECHO")],
+                };
+                (c, Norm::NoJunk)
+            }
         }
     }
 
@@ -785,7 +830,7 @@ impl Gen {
                 let keys = self.keys(3);
                 let mut c = vec![b(name), self.key(), format!("{}", keys.len()).into_bytes()];
                 c.extend(keys.iter().cloned());
-                self.zcombine_opts(&mut c, keys.len(), name != "ZDIFFSTORE", true);
+                self.zcombine_opts(&mut c, keys.len(), name != "ZDIFFSTORE");
                 (c, Norm::SkipIfSet(3, keys.len()))
             }
             21 => {
@@ -793,11 +838,7 @@ impl Gen {
                 let keys = self.keys(3);
                 let mut c = vec![b(name), format!("{}", keys.len()).into_bytes()];
                 c.extend(keys.iter().cloned());
-                // KNOWN DIFFERENCE (tidemark bug): ZUNION/ZINTER ... WITHSCORES reply a
-                // negative-zero score (0 times a negative weight or a weight of 0 times a negative score) as "-0" in Redis
-                // and "0" in tidemark (the *STORE forms agree). Weights here are always
-                // positive.
-                self.zcombine_opts(&mut c, keys.len(), name != "ZDIFF", false);
+                self.zcombine_opts(&mut c, keys.len(), name != "ZDIFF");
                 if self.rng.chance(50) {
                     c.push(b("WITHSCORES"));
                 }
@@ -882,7 +923,7 @@ impl Gen {
         c
     }
 
-    fn zcombine_opts(&mut self, c: &mut Vec<Vec<u8>>, nkeys: usize, weights: bool, neg: bool) {
+    fn zcombine_opts(&mut self, c: &mut Vec<Vec<u8>>, nkeys: usize, weights: bool) {
         if weights && self.rng.chance(40) {
             c.push(b("WEIGHTS"));
             let n = if self.rng.chance(90) {
@@ -891,14 +932,7 @@ impl Gen {
                 nkeys + 1
             };
             for _ in 0..n {
-                let w = if neg {
-                    self.score()
-                } else {
-                    b(self
-                        .rng
-                        .pick(&["0.5", "1", "2", "1e100", "inf", "x", "nan"]))
-                };
-                c.push(w);
+                c.push(self.score());
             }
         }
         if weights && self.rng.chance(40) {
