@@ -468,10 +468,20 @@ fn move_element(
         return Ok(None);
     }
     get_list(db, ctx, dst)?;
+    // Moving the only element of a list onto itself pops (deleting the key) then pushes:
+    // keep the TTL, as Redis does (found by the differential test).
+    let same_key_ttl = if src == dst {
+        db.peek(src).and_then(|e| e.expire_at_ms)
+    } else {
+        None
+    };
     let item = pop_items(db, src, from, 1)
         .pop()
         .expect("stored lists are non-empty");
     push_items(db, dst, to, std::slice::from_ref(&item));
+    if let Some(at) = same_key_ttl {
+        db.set_expire(dst, Some(at));
+    }
     ctx.log(vec![
         b("LMOVE"),
         src.clone(),

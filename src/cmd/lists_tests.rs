@@ -380,3 +380,17 @@ proptest! {
         prop_assert_eq!(h.db.used_memory_bytes(), db.used_memory_bytes());
     }
 }
+
+#[test]
+fn lmove_of_a_single_element_onto_its_own_list_keeps_the_ttl() {
+    let mut h = Harness::new();
+    h.run("RPUSH l e");
+    h.run("EXPIRE l 1000");
+    assert_eq!(
+        h.run("LMOVE l l LEFT RIGHT"),
+        Frame::Bulk(bytes::Bytes::from("e"))
+    );
+    assert_eq!(h.run("TTL l"), Frame::Integer(1000));
+    assert_eq!(h.run("RPOPLPUSH l l"), Frame::Bulk(bytes::Bytes::from("e")));
+    assert_eq!(h.run("TTL l"), Frame::Integer(1000));
+}

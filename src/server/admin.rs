@@ -33,7 +33,8 @@ pub async fn handle<I: Io>(
     let reply = match spec.name {
         "ping" => match args.len() {
             1 => Frame::Simple("PONG".to_string()),
-            _ => Frame::Bulk(args[1].clone()),
+            2 => Frame::Bulk(args[1].clone()),
+            _ => Frame::error("ERR wrong number of arguments for 'ping' command"),
         },
         "echo" => Frame::Bulk(args[1].clone()),
         "quit" => return AdminOutcome::Close(Frame::ok()),

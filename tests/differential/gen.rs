@@ -34,9 +34,9 @@ pub enum Norm {
     /// replies `ERR value is not a valid float`.
     SkipIfNul,
     /// Byte-for-byte, but skipped when `args[1] == args[2]` and that list has exactly one
-    /// element in Redis. KNOWN DIFFERENCE (tidemark bug): `RPOPLPUSH l l` / `LMOVE l l
-    /// ...` on a one-element list with a TTL drops the TTL in tidemark (the key is
-    /// deleted and re-created); Redis keeps it.
+    /// element in Redis. Was a tidemark bug (`RPOPLPUSH l l` / `LMOVE l l ...` on a
+    /// one-element list dropped its TTL), fixed with the unit test
+    /// `lmove_of_a_single_element_onto_its_own_list_keeps_the_ttl`; this skip can go.
     SkipIfSelfMoveOfOne,
 }
 
@@ -526,9 +526,9 @@ impl Gen {
             }
             21 => (vec![b("DBSIZE")], e),
             _ => {
-                // KNOWN DIFFERENCE (tidemark bug): `PING a b` replies "a" in tidemark;
-                // Redis replies `ERR wrong number of arguments for 'ping' command`. PING
-                // is never sent with two or more arguments (and gets no junk appended).
+                // Was a tidemark bug (`PING a b` replied "a"; Redis replies a wrong-arity
+                // error), since fixed in server/admin.rs. PING is still never sent with
+                // two or more arguments here (and gets no junk appended).
                 let c = match self.rng.below(4) {
                     0 => vec![b("PING")],
                     1 => vec![b("PING"), self.val()],
