@@ -9,9 +9,9 @@
 //! `file:line`). Parsing never touches the data directory: reading the config file goes
 //! through the caller's `read_config` function (main passes `std::fs::read_to_string`).
 
+use core::net::IpAddr;
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
