@@ -18,13 +18,13 @@ use bytes::Bytes;
 use super::keys::{SCAN_COUNT_DEFAULT, SCAN_VISIT_MAX_KEYS};
 use super::table::spec;
 use super::{
-    count_reply, int_arg, int_bytes, parse_i64, wrong_args, wrongtype, CommandSpec, ExecCtx, Route,
+    count_reply, int_arg, int_bytes, parse_i64, wrong_args, CommandSpec, ExecCtx, Route,
     ERR_NOT_FLOAT, ERR_OVERFLOW, ERR_SYNTAX,
 };
 use crate::keyspace::glob::glob_match;
 use crate::keyspace::hash::HashValue;
 use crate::keyspace::longdouble::LongDouble;
-use crate::keyspace::{Db, Value};
+use crate::keyspace::Db;
 use crate::resp::Frame;
 
 /// Largest |count| a negative HRANDFIELD / SRANDMEMBER count may ask for (the reply
@@ -77,48 +77,18 @@ fn read_hash<'a>(
     ctx: &mut ExecCtx,
     key: &[u8],
 ) -> Result<Option<&'a HashValue>, Frame> {
-    match db.get(ctx, key).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        Some(_) => Err(wrongtype()),
-    }
+    super::collection::read(db, ctx, key)
 }
 
-/// Runs `f` on the hash at `key`, creating an empty one if the key is absent (stored only
-/// if `f` left it non-empty) and deleting the key if `f` emptied it. Err(WRONGTYPE) for
-/// another type. The TTL of an existing key is kept.
+/// Runs `f` on the hash at `key` (see `collection::with_mut`: created when absent,
+/// deleted when emptied, TTL kept, WRONGTYPE for another type).
 fn with_hash_mut<R>(
     db: &mut Db,
     ctx: &mut ExecCtx,
     key: &Bytes,
     f: impl FnOnce(&mut HashValue) -> R,
 ) -> Result<R, Frame> {
-    match db.get(ctx, key).map(|e| &e.value) {
-        None => {
-            let mut h = HashValue::new();
-            let out = f(&mut h);
-            if !h.is_empty() {
-                db.insert(key.clone(), Value::Hash(h), None);
-            }
-            Ok(out)
-        }
-        Some(Value::Hash(_)) => {
-            let (out, now_empty) = db
-                .update_value(key, |v| {
-                    let Value::Hash(h) = v else {
-                        unreachable!("type checked above")
-                    };
-                    let out = f(h);
-                    (out, h.is_empty())
-                })
-                .expect("key checked above");
-            if now_empty {
-                db.remove_entry(key);
-            }
-            Ok(out)
-        }
-        Some(_) => Err(wrongtype()),
-    }
+    super::collection::with_mut(db, ctx, key, f)
 }
 
 /// Shared body of HSET (reply: fields added) and HMSET (reply: OK).

@@ -10,6 +10,7 @@
 //! log nothing). What can fail: only the client's command (arity, syntax, types, ranges),
 //! reported as the exact Redis error frame; nothing panics on input.
 
+mod collection;
 mod expire;
 mod generic_extra;
 mod hashes;

@@ -77,48 +77,18 @@ fn read_set<'a>(
     ctx: &mut ExecCtx,
     key: &[u8],
 ) -> Result<Option<&'a SetValue>, Frame> {
-    match db.get(ctx, key).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(wrongtype()),
-    }
+    super::collection::read(db, ctx, key)
 }
 
-/// Runs `f` on the set at `key`, creating an empty one if absent (stored only if `f` left
-/// it non-empty) and deleting the key if `f` emptied it. Err(WRONGTYPE) for another type.
-/// The TTL of an existing key is kept.
+/// Runs `f` on the set at `key` (see `collection::with_mut`: created when absent,
+/// deleted when emptied, TTL kept, WRONGTYPE for another type).
 fn with_set_mut<R>(
     db: &mut Db,
     ctx: &mut ExecCtx,
     key: &Bytes,
     f: impl FnOnce(&mut SetValue) -> R,
 ) -> Result<R, Frame> {
-    match db.get(ctx, key).map(|e| &e.value) {
-        None => {
-            let mut s = SetValue::new();
-            let out = f(&mut s);
-            if !s.is_empty() {
-                db.insert(key.clone(), Value::Set(s), None);
-            }
-            Ok(out)
-        }
-        Some(Value::Set(_)) => {
-            let (out, now_empty) = db
-                .update_value(key, |v| {
-                    let Value::Set(s) = v else {
-                        unreachable!("type checked above")
-                    };
-                    let out = f(s);
-                    (out, s.is_empty())
-                })
-                .expect("key checked above");
-            if now_empty {
-                db.remove_entry(key);
-            }
-            Ok(out)
-        }
-        Some(_) => Err(wrongtype()),
-    }
+    super::collection::with_mut(db, ctx, key, f)
 }
 
 fn bulk_array<'a>(members: impl Iterator<Item = &'a Bytes>) -> Frame {
