@@ -1,7 +1,8 @@
 //! The tidemark-sim command line: `run --seed S`, `replay --seed S` (run with the event
 //! trace printed), `sweep --seeds N [--start S]`. Each runs the real tidemark server in the
 //! simulated world (`tidemark_sim::world::run_seed`); flags force the shard count, the
-//! `appendfsync` policy, the crash kinds, or re-introduce a predecessor defect.
+//! `appendfsync` policy, the crash kinds, re-introduce a predecessor defect, stall the
+//! disk once for long (`--disk-stall-ms`) or turn on the world's durability probe.
 //! Every failure prints the exact command that reproduces it.
 //!
 //! What can fail here: a failing seed makes the process exit with status 1; a bad flag

@@ -50,6 +50,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_defects;
+#[cfg(test)]
 mod tests_rewrite;
 #[cfg(test)]
 mod tests_writer;

@@ -107,7 +107,7 @@ fn predecessor_bug_3_lsn_reuse_after_recovery_is_caught() {
     );
     let failure = report.failure.clone().unwrap_or_default();
     let expected = if failure.contains("start-up refused") {
-        "where"
+        "was expected"
     } else {
         "acknowledged history allows only"
     };
