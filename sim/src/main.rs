@@ -1,7 +1,8 @@
 //! The tidemark-sim command line: `run --seed S`, `replay --seed S` (run with the event
 //! trace printed), `sweep --seeds N [--start S]`. Each runs the real tidemark server in the
 //! simulated world (`tidemark_sim::world::run_seed`); flags force the shard count, the
-//! `appendfsync` policy, the crash kinds, or re-introduce a predecessor defect.
+//! `appendfsync` policy, the crash kinds, re-introduce a predecessor defect, stall the
+//! disk once for long (`--disk-stall-ms`) or turn on the world's durability probe.
 //! Every failure prints the exact command that reproduces it.
 //!
 //! What can fail here: a failing seed makes the process exit with status 1; a bad flag
@@ -45,13 +46,20 @@ struct Force {
     #[arg(long, value_parser = parse_crash)]
     crash: Option<CrashKinds>,
     /// Re-introduce a predecessor defect: ack-before-fsync (bug 2),
-    /// skip-replay-shard-N (bug 1), or the simulator-side stale-read (linearizability
-    /// check). Repeatable.
+    /// skip-replay-shard-N (bug 1), lsn-reuse (bug 3), unbounded-fsync-wait (bug 4),
+    /// everysec-starved (bug 9), append-after-torn-write (bug 10), or the simulator-side
+    /// stale-read (linearizability check). Repeatable.
     #[arg(long, value_parser = parse_defect)]
     defect: Vec<DefectFlag>,
     /// Allow fsync EIO together with both crash kinds (known server limitation C).
     #[arg(long)]
     fsync_eio_with_mixed_crashes: bool,
+    /// Stall the disk for this many ms once, right after the last mid-run crash.
+    #[arg(long)]
+    disk_stall_ms: Option<u64>,
+    /// After every boot write one key that nothing writes again (loss-window probe).
+    #[arg(long)]
+    durability_probe: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -59,6 +67,10 @@ enum DefectFlag {
     AckBeforeFsync,
     SkipReplayShard(u16),
     StaleRead,
+    LsnReuse,
+    UnboundedFsyncWait,
+    EverysecStarved,
+    AppendAfterTornWrite,
 }
 
 fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
@@ -76,13 +88,21 @@ fn parse_defect(text: &str) -> Result<DefectFlag, String> {
     if text == "stale-read" {
         return Ok(DefectFlag::StaleRead);
     }
+    match text {
+        "lsn-reuse" => return Ok(DefectFlag::LsnReuse),
+        "unbounded-fsync-wait" => return Ok(DefectFlag::UnboundedFsyncWait),
+        "everysec-starved" => return Ok(DefectFlag::EverysecStarved),
+        "append-after-torn-write" => return Ok(DefectFlag::AppendAfterTornWrite),
+        _ => {}
+    }
     if let Some(n) = text.strip_prefix("skip-replay-shard-") {
         if let Ok(shard) = n.parse() {
             return Ok(DefectFlag::SkipReplayShard(shard));
         }
     }
     Err(format!(
-        "{text:?}: expected ack-before-fsync, skip-replay-shard-N or stale-read"
+        "{text:?}: expected ack-before-fsync, skip-replay-shard-N, lsn-reuse, \
+         unbounded-fsync-wait, everysec-starved, append-after-torn-write or stale-read"
     ))
 }
 
@@ -95,6 +115,10 @@ impl Force {
                 DefectFlag::AckBeforeFsync => defects.ack_before_fsync = true,
                 DefectFlag::SkipReplayShard(n) => defects.skip_replay_of_shard = Some(*n),
                 DefectFlag::StaleRead => stale_read = true,
+                DefectFlag::LsnReuse => defects.lsn_reuse_after_recovery = true,
+                DefectFlag::UnboundedFsyncWait => defects.unbounded_fsync_wait = true,
+                DefectFlag::EverysecStarved => defects.everysec_starved_by_traffic = true,
+                DefectFlag::AppendAfterTornWrite => defects.append_after_torn_write = true,
             }
         }
         RunOptions {
@@ -105,6 +129,8 @@ impl Force {
             trace,
             fsync_eio_with_mixed_crashes: self.fsync_eio_with_mixed_crashes,
             stale_read_defect: stale_read,
+            disk_stall_ms: self.disk_stall_ms,
+            durability_probe: self.durability_probe,
         }
     }
 }

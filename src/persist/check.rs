@@ -71,6 +71,10 @@ pub async fn check_aof<D: Disk + Clock>(disk: &D, dir: &Path, fix: bool) -> Chec
             fsync_timeout: Duration::from_secs(60),
             buffer_bytes_max: BUFFER_BYTES_MAX_DEFAULT,
             ack_before_fsync_defect: false,
+            lsn_reuse_defect: false,
+            unbounded_ack_wait_defect: false,
+            everysec_starved_defect: false,
+            append_after_torn_write_defect: false,
         };
         check_shard(disk, &opts, parts, fix, &mut report).await;
     }

@@ -50,6 +50,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_defects;
+#[cfg(test)]
 mod tests_rewrite;
 #[cfg(test)]
 mod tests_writer;
@@ -106,6 +108,17 @@ pub struct AofOptions {
     pub buffer_bytes_max: usize,
     /// Test-only defect (predecessor bug 2): under `always`, `wait_ack` does not wait.
     pub ack_before_fsync_defect: bool,
+    /// Test-only defect (predecessor bug 3): after recovery the next LSN is the last
+    /// recovered LSN (reused) instead of last + 1.
+    pub lsn_reuse_defect: bool,
+    /// Test-only defect (predecessor bug 4): `wait_ack` ignores `fsync_timeout`.
+    pub unbounded_ack_wait_defect: bool,
+    /// Test-only defect (predecessor bug 9): under `everysec` the fsync deadline is
+    /// measured from the newest write, so steady traffic starves the fsync.
+    pub everysec_starved_defect: bool,
+    /// Test-only defect (predecessor bug 10): a write error does not latch; the chunk is
+    /// treated as written and later frames are appended after the torn one.
+    pub append_after_torn_write_defect: bool,
 }
 
 impl AofOptions {
@@ -119,6 +132,10 @@ impl AofOptions {
             fsync_timeout: config.aof_fsync_timeout(),
             buffer_bytes_max: BUFFER_BYTES_MAX_DEFAULT,
             ack_before_fsync_defect: config.defects.ack_before_fsync,
+            lsn_reuse_defect: config.defects.lsn_reuse_after_recovery,
+            unbounded_ack_wait_defect: config.defects.unbounded_fsync_wait,
+            everysec_starved_defect: config.defects.everysec_starved_by_traffic,
+            append_after_torn_write_defect: config.defects.append_after_torn_write,
         }
     }
 
@@ -446,19 +463,26 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         salt: u32,
         report: &RecoveryReport,
     ) -> Aof<I> {
+        // Predecessor bug 3 (test-only defect): reuse the last recovered LSN.
+        let reuse = opts.lsn_reuse_defect && report.last_lsn > 0;
+        let next_lsn = if reuse {
+            report.last_lsn
+        } else {
+            report.last_lsn + 1
+        };
         let state = State {
             old_buf: Vec::new(),
             old_last_lsn: 0,
             switch_pending: false,
-            next_lsn: report.last_lsn + 1,
+            next_lsn,
             buf: Vec::new(),
             inflight_bytes: 0,
             base_len: report.bytes,
             retained: Vec::new(),
-            handed_lsn: report.last_lsn,
+            handed_lsn: next_lsn - 1,
             write_pos: report.bytes,
-            written_lsn: report.last_lsn,
-            durable_lsn: report.last_lsn,
+            written_lsn: next_lsn - 1,
+            durable_lsn: next_lsn - 1,
             durable_cap_lsn: None,
             unsynced_since: None,
             failed: None,
@@ -591,7 +615,8 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             return Ok(());
         }
         let always = sh.opts.fsync == FsyncPolicy::Always;
-        self.wait_until(|st| {
+        let bounded = !sh.opts.unbounded_ack_wait_defect;
+        self.wait_until_maybe_bounded(bounded, |st| {
             let covered = if always {
                 st.durable_lsn
             } else {
@@ -680,6 +705,15 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         &self,
         check: impl Fn(&State) -> Option<Result<(), AofError>>,
     ) -> Result<(), AofError> {
+        self.wait_until_maybe_bounded(true, check).await
+    }
+
+    /// [`Aof::wait_until`]; unbounded only under the test-only defect of predecessor bug 4.
+    async fn wait_until_maybe_bounded(
+        &self,
+        bounded: bool,
+        check: impl Fn(&State) -> Option<Result<(), AofError>>,
+    ) -> Result<(), AofError> {
         let sh = &self.shared;
         let wait = async {
             loop {
@@ -693,6 +727,9 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
                 listener.await;
             }
         };
+        if !bounded {
+            return wait.await;
+        }
         with_timeout(&sh.io, sh.opts.fsync_timeout, wait)
             .await
             .unwrap_or(Err(AofError::Timeout))

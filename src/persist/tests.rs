@@ -22,6 +22,10 @@ pub(super) fn opts(fsync: FsyncPolicy) -> AofOptions {
         fsync_timeout: Duration::from_secs(5),
         buffer_bytes_max: BUFFER_BYTES_MAX_DEFAULT,
         ack_before_fsync_defect: false,
+        lsn_reuse_defect: false,
+        unbounded_ack_wait_defect: false,
+        everysec_starved_defect: false,
+        append_after_torn_write_defect: false,
     }
 }
 

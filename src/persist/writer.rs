@@ -203,7 +203,19 @@ async fn write_chunk<I: Clock + Disk>(sh: &Rc<Shared<I>>, chunk: Vec<u8>, last_l
                     // Under `no` a completed write is the commit point.
                     st.base_len = st.write_pos;
                     st.retained.clear();
-                } else if st.unsynced_since.is_none() {
+                } else if st.unsynced_since.is_none() || sh.opts.everysec_starved_defect {
+                    // (Predecessor bug 9, test-only defect: every write restarts the
+                    // everysec deadline, so steady traffic never lets it expire.)
+                    st.unsynced_since = Some(now);
+                }
+            }
+            Err(error) if sh.opts.append_after_torn_write_defect => {
+                // Predecessor bug 10 (test-only defect): no latch; the next frames go
+                // after the torn chunk as if it had been written whole.
+                tracing::warn!(%error, "AOF write failed; continuing (defect)");
+                st.write_pos += chunk_len;
+                st.written_lsn = last_lsn;
+                if st.unsynced_since.is_none() {
                     st.unsynced_since = Some(now);
                 }
             }

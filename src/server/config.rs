@@ -49,6 +49,18 @@ pub struct Defects {
     pub ack_before_fsync: bool,
     /// Skip AOF replay of this shard at start-up (predecessor bug 1).
     pub skip_replay_of_shard: Option<u16>,
+    /// After recovery, hand out the last recovered record's LSN again instead of the
+    /// next one: the first write after a restart reuses an LSN (predecessor bug 3).
+    pub lsn_reuse_after_recovery: bool,
+    /// `wait_ack` waits for its write/fsync without the `aof-fsync-timeout-ms` bound: a
+    /// stalled disk hangs the client forever (predecessor bug 4).
+    pub unbounded_fsync_wait: bool,
+    /// Under `everysec`, the fsync deadline restarts at every write, so sustained
+    /// traffic postpones the fsync indefinitely (predecessor bug 9).
+    pub everysec_starved_by_traffic: bool,
+    /// After a failed write the AOF does not latch: the writer treats the chunk as
+    /// written and appends later frames after the torn one (predecessor bug 10).
+    pub append_after_torn_write: bool,
 }
 
 /// Every setting of a running server. Field names follow redis.conf where one exists.

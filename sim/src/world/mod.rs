@@ -26,6 +26,7 @@ pub mod client;
 pub mod conn;
 pub mod lin;
 pub mod plan;
+mod probe;
 
 pub use plan::{CrashKind, CrashKinds, Plan, RunOptions};
 
@@ -362,6 +363,10 @@ struct World {
     keys_checked: Cell<u64>,
     keys_forgiven: Cell<u64>,
     done: Cell<bool>,
+    /// `RunOptions::disk_stall_ms`.
+    disk_stall_ms: Option<u64>,
+    /// `RunOptions::durability_probe`.
+    durability_probe: bool,
 }
 
 impl World {
@@ -375,6 +380,9 @@ impl World {
             return;
         }
         self.shared.boot_started.set(self.shared.exec.now());
+        if self.durability_probe {
+            probe::write_probe(&self.shared, self.node.boot.get()).await;
+        }
         self.shared.up.set(true);
         let crashes = self.plan.crashes.clone();
         for (i, (at, kind, down)) in crashes.into_iter().enumerate() {
@@ -388,7 +396,14 @@ impl World {
                 return;
             }
         }
-        self.shared.exec.sleep_until(self.plan.duration).await;
+        let mut end = self.plan.duration;
+        if let Some(ms) = self.disk_stall_ms {
+            let exec = &self.shared.exec;
+            let until = exec.now() + Duration::from_millis(ms);
+            self.node.disk.stall_until(until);
+            end = end.max(until);
+        }
+        self.shared.exec.sleep_until(end).await;
         self.shared.stopping.set(true);
         if let Err(e) = self.wait_clients_stopped().await {
             self.shared.fail(&e);
@@ -450,6 +465,9 @@ impl World {
         self.check(&forgiven, false, context).await?;
         shared.boot_started.set(exec.now());
         shared.degraded.set(false);
+        if self.durability_probe {
+            probe::write_probe(shared, self.node.boot.get()).await;
+        }
         shared.up.set(true);
         Ok(())
     }
@@ -625,6 +643,8 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         keys_checked: Cell::new(0),
         keys_forgiven: Cell::new(0),
         done: Cell::new(false),
+        disk_stall_ms: opts.disk_stall_ms,
+        durability_probe: opts.durability_probe,
     });
     for id in 0..plan.clients {
         exec.spawn(Owner::Client(id), client::client_task(shared.clone(), id));

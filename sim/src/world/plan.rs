@@ -63,6 +63,15 @@ pub struct RunOptions {
     /// shared keys from its own earlier replies, which the linearizability check must
     /// catch. CLI: `--defect stale-read`.
     pub stale_read_defect: bool,
+    /// Stall the disk (every operation) for this many ms once, right after the last
+    /// mid-run crash has recovered, with the clients running; the run lasts at least
+    /// until the stall ends. For predecessor bug 4 (an unbounded wait on a stalled fsync
+    /// makes a client stuck). CLI: `--disk-stall-ms N`.
+    pub disk_stall_ms: Option<u64>,
+    /// After every boot the world writes one key of its own (`probe:<boot>`) that nothing
+    /// writes again, so a machine crash more than the loss window later must keep it
+    /// (see `world/probe.rs`; predecessor bug 9). CLI: `--durability-probe`.
+    pub durability_probe: bool,
 }
 
 impl RunOptions {
@@ -89,6 +98,24 @@ impl RunOptions {
         }
         if self.stale_read_defect {
             flags.push_str(" --defect stale-read");
+        }
+        if self.defects.lsn_reuse_after_recovery {
+            flags.push_str(" --defect lsn-reuse");
+        }
+        if self.defects.unbounded_fsync_wait {
+            flags.push_str(" --defect unbounded-fsync-wait");
+        }
+        if self.defects.everysec_starved_by_traffic {
+            flags.push_str(" --defect everysec-starved");
+        }
+        if self.defects.append_after_torn_write {
+            flags.push_str(" --defect append-after-torn-write");
+        }
+        if let Some(ms) = self.disk_stall_ms {
+            flags.push_str(&format!(" --disk-stall-ms {ms}"));
+        }
+        if self.durability_probe {
+            flags.push_str(" --durability-probe");
         }
         flags
     }

@@ -72,3 +72,132 @@ fn predecessor_bug_1_skip_replay_of_shard_is_caught() {
         "expected a lost acknowledged write: {failure}"
     );
 }
+
+/// Asserts that `report` failed with a message holding `repro` (the reproduction command
+/// with the defect flag) and `expected`.
+fn assert_reported(report: &RunReport, repro: &str, expected: &str) {
+    let failure = report.failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains(repro),
+        "no reproduction command `{repro}` in: {failure}"
+    );
+    assert!(
+        failure.contains(expected),
+        "expected `{expected}` in: {failure}"
+    );
+}
+
+/// Predecessor bug 3: the first write after recovery reuses the last record's LSN. The
+/// next recovery finds LSN N where N + 1 was expected, with fsynced records after it:
+/// start-up is refused as corruption (or, if nothing later was fsynced, the tail is cut
+/// and acknowledged writes are lost). Needed 1 seed (seed 0) when written.
+#[test]
+fn predecessor_bug_3_lsn_reuse_after_recovery_is_caught() {
+    let opts = RunOptions {
+        defects: Defects {
+            lsn_reuse_after_recovery: true,
+            ..Defects::default()
+        },
+        ..RunOptions::default()
+    };
+    let report = first_failure(&opts).expect("LSN reuse after recovery must be caught");
+    let repro = format!(
+        "cargo run -p tidemark-sim --release -- run --seed {} --defect lsn-reuse",
+        report.seed
+    );
+    let failure = report.failure.clone().unwrap_or_default();
+    let expected = if failure.contains("start-up refused") {
+        "was expected"
+    } else {
+        "acknowledged history allows only"
+    };
+    assert_reported(&report, &repro, expected);
+}
+
+/// Predecessor bug 4: `wait_ack` has no timeout. A disk stalled for 10 minutes (far past
+/// the 1 s `aof-fsync-timeout-ms` and the clients' 30 s stuck limit) leaves a client
+/// waiting forever instead of getting an error. The same seed without the defect passes
+/// (the writes time out with an error, the run goes on). Needed 1 seed (seed 0).
+#[test]
+fn predecessor_bug_4_unbounded_fsync_wait_is_caught() {
+    let stall = RunOptions {
+        disk_stall_ms: Some(600_000),
+        ..RunOptions::default()
+    };
+    let opts = RunOptions {
+        defects: Defects {
+            unbounded_fsync_wait: true,
+            ..Defects::default()
+        },
+        ..stall.clone()
+    };
+    let report = first_failure(&opts).expect("an unbounded fsync wait must be caught");
+    let repro = format!(
+        "cargo run -p tidemark-sim --release -- run --seed {} --defect unbounded-fsync-wait --disk-stall-ms 600000",
+        report.seed
+    );
+    assert_reported(&report, &repro, "stuck");
+    let control = run_seed(report.seed, &stall);
+    assert_eq!(
+        control.failure, None,
+        "the stall alone must not fail the run"
+    );
+}
+
+/// Predecessor bug 9: under `everysec` the fsync deadline restarts at every write, so
+/// the clients' sustained load starves it. The world's durability probe (a key written
+/// once after each boot) is lost by a machine crash more than 2 s later. The same seed
+/// without the defect passes. Needed 2 seeds (seed 1) when written.
+#[test]
+fn predecessor_bug_9_everysec_starved_by_traffic_is_caught() {
+    let probe = RunOptions {
+        appendfsync: Some(FsyncPolicy::Everysec),
+        crash_kinds: Some(CrashKinds::Machine),
+        durability_probe: true,
+        ..RunOptions::default()
+    };
+    let opts = RunOptions {
+        defects: Defects {
+            everysec_starved_by_traffic: true,
+            ..Defects::default()
+        },
+        ..probe.clone()
+    };
+    let report = first_failure(&opts).expect("a starved everysec fsync must be caught");
+    let repro = format!(
+        "cargo run -p tidemark-sim --release -- run --seed {} --appendfsync everysec --crash machine --defect everysec-starved --durability-probe",
+        report.seed
+    );
+    assert_reported(&report, &repro, "acknowledged history allows only");
+    let control = run_seed(report.seed, &probe);
+    assert_eq!(
+        control.failure, None,
+        "the probe alone must not fail the run"
+    );
+}
+
+/// Predecessor bug 10: after a write error the writer does not latch and appends later
+/// frames after the torn one. A restart then finds a bad frame followed by fsynced ones
+/// (corruption refusal) or loses acknowledged writes. Needed 1 seed (seed 0).
+#[test]
+fn predecessor_bug_10_append_after_torn_write_is_caught() {
+    let opts = RunOptions {
+        defects: Defects {
+            append_after_torn_write: true,
+            ..Defects::default()
+        },
+        ..RunOptions::default()
+    };
+    let report = first_failure(&opts).expect("appending after a torn write must be caught");
+    let repro = format!(
+        "cargo run -p tidemark-sim --release -- run --seed {} --defect append-after-torn-write",
+        report.seed
+    );
+    let failure = report.failure.clone().unwrap_or_default();
+    let expected = if failure.contains("start-up refused") {
+        "Bad AOF record"
+    } else {
+        "acknowledged history allows only"
+    };
+    assert_reported(&report, &repro, expected);
+}
