@@ -60,13 +60,15 @@ pub enum RewriteJob {
     Prepare { incr: String },
     /// Step 4: snapshot + switch in one synchronous step, then write this base.
     /// `inject_failure` (tests only, via `Persistence::fail_base_of_shard`) makes the
-    /// base write fail after the switch. `snapshot_after_await` and `positionless_base`
-    /// re-introduce predecessor bugs 7 and 15 (`Defects`, tests only).
+    /// base write fail after the switch. `snapshot_after_await`, `positionless_base` and
+    /// `drop_appends_when_full` re-introduce predecessor bugs 7, 15 and 8 (`Defects`,
+    /// tests only).
     Switch {
         base: String,
         inject_failure: bool,
         snapshot_after_await: bool,
         positionless_base: bool,
+        drop_appends_when_full: bool,
     },
     /// Abort before the switch: forget the prepared incr.
     Discard,
@@ -482,12 +484,14 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
     let failing = p.fail_base_of_shard.load(Ordering::SeqCst);
     let late_snapshot = node.config().defects.snapshot_after_await;
     let snapshot_then_truncate = node.config().defects.base_committed_before_log_truncation;
+    let drop_on_full = node.config().defects.drop_appends_during_rewrite;
     let jobs = (0..shards)
         .map(|id| RewriteJob::Switch {
             base: bases[usize::from(id)].clone(),
             inject_failure: id == failing,
             snapshot_after_await: late_snapshot,
             positionless_base: snapshot_then_truncate,
+            drop_appends_when_full: drop_on_full,
         })
         .collect();
     let answers = on_every_shard(node, io, jobs).await;
@@ -592,7 +596,10 @@ pub fn serve_rewrite_job<I: Io>(
             inject_failure,
             snapshot_after_await,
             positionless_base,
+            drop_appends_when_full,
         } => {
+            // Predecessor bug 8 (test-only switch): drop-on-full while the base is written.
+            shard.drop_appends_when_full.set(drop_appends_when_full);
             // One synchronous step: snapshot and switch (predecessor bugs 7 and 15).
             let snapshot = (!snapshot_after_await).then(|| shard.db.borrow().clone());
             let lsn = match aof.switch_to_prepared() {
@@ -632,6 +639,7 @@ pub fn serve_rewrite_job<I: Io>(
                     )
                     .await
                 };
+                late_shard.drop_appends_when_full.set(false);
                 if written.is_err() {
                     let _ = io.remove_file(&aof.options().dir.join(&base)).await;
                 }

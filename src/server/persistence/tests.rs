@@ -108,10 +108,10 @@ impl Io for TestIo {
     }
 }
 
-const SHARDS: u16 = 2;
+pub(super) const SHARDS: u16 = 2;
 const DIR: &str = "data/appendonlydir";
 
-fn config(shards: u16) -> Config {
+pub(super) fn config(shards: u16) -> Config {
     Config {
         appendonly: true,
         appendfsync: FsyncPolicy::Always,
@@ -124,11 +124,11 @@ fn config(shards: u16) -> Config {
 }
 
 /// Boots a node; `Err` is the start-up refusal text.
-fn boot(io: &TestIo, shards: u16) -> Result<Arc<Node>, String> {
+pub(super) fn boot(io: &TestIo, shards: u16) -> Result<Arc<Node>, String> {
     boot_with(io, config(shards))
 }
 
-fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
+pub(super) fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
     let shards = config.shards;
     let node = Node::new(config);
     let error: Rc<RefCell<Option<String>>> = Rc::default();
@@ -155,13 +155,13 @@ fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
     }
 }
 
-fn args(list: &[&str]) -> Vec<Bytes> {
+pub(super) fn args(list: &[&str]) -> Vec<Bytes> {
     list.iter()
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
         .collect()
 }
 
-async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
+pub(super) async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
     let target = shard_of(list[1].as_bytes(), node.shards());
     call_command(
         io,
@@ -173,7 +173,7 @@ async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
     .await
 }
 
-fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
+pub(super) fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
     let (i, n) = (io.clone(), node.clone());
     let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
     io.0.run(async move {
@@ -183,7 +183,7 @@ fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
     .expect("command stalled")
 }
 
-fn rewrite_and_wait(io: &TestIo, node: &Arc<Node>) -> Frame {
+pub(super) fn rewrite_and_wait(io: &TestIo, node: &Arc<Node>) -> Frame {
     let reply = super::bgrewriteaof(node, io);
     let (i, n) = (io.clone(), node.clone());
     io.0.run(async move {
@@ -196,7 +196,7 @@ fn rewrite_and_wait(io: &TestIo, node: &Arc<Node>) -> Frame {
 }
 
 /// A fresh world holding `image`'s files (a restart after a crash).
-fn restart_from(image: Vec<(PathBuf, Vec<u8>)>) -> TestIo {
+pub(super) fn restart_from(image: Vec<(PathBuf, Vec<u8>)>) -> TestIo {
     let io = TestIo(MemIo::new());
     for (path, bytes) in image {
         io.0.put_file(&path, bytes);
