@@ -61,6 +61,23 @@ pub struct Defects {
     /// After a failed write the AOF does not latch: the writer treats the chunk as
     /// written and appends later frames after the torn one (predecessor bug 10).
     pub append_after_torn_write: bool,
+    /// Predecessor bug 5: a cross-shard push whose target queue is full is retried every
+    /// millisecond forever instead of failing after `cross_shard_timeout_ms`
+    /// (`shard::dispatch::call_with_defects`).
+    pub unbounded_cross_shard_retry: bool,
+    /// Predecessor bug 6: BGREWRITEAOF removes the old generation's files *before* the
+    /// manifest commit that names the new one.
+    pub prune_before_manifest_commit: bool,
+    /// Predecessor bug 7: a shard switches appends to the new incr, then takes the
+    /// rewrite snapshot one `.await` later, so writes in between land in both.
+    pub snapshot_after_await: bool,
+    /// Predecessor bug 8: while a rewrite runs, an append that finds the AOF buffer full
+    /// is dropped (drop-on-full) instead of waiting for room (backpressure).
+    pub drop_appends_during_rewrite: bool,
+    /// Predecessor bug 15: snapshot-then-truncate. BGREWRITEAOF first commits the new base
+    /// with the old incrs still listed, and only in a second commit drops them; a crash
+    /// between the two replays both.
+    pub base_committed_before_log_truncation: bool,
 }
 
 /// Every setting of a running server. Field names follow redis.conf where one exists.

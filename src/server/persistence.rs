@@ -60,8 +60,16 @@ pub enum RewriteJob {
     Prepare { incr: String },
     /// Step 4: snapshot + switch in one synchronous step, then write this base.
     /// `inject_failure` (tests only, via `Persistence::fail_base_of_shard`) makes the
-    /// base write fail after the switch.
-    Switch { base: String, inject_failure: bool },
+    /// base write fail after the switch. `snapshot_after_await`, `positionless_base` and
+    /// `drop_appends_when_full` re-introduce predecessor bugs 7, 15 and 8 (`Defects`,
+    /// tests only).
+    Switch {
+        base: String,
+        inject_failure: bool,
+        snapshot_after_await: bool,
+        positionless_base: bool,
+        drop_appends_when_full: bool,
+    },
     /// Abort before the switch: forget the prepared incr.
     Discard,
 }
@@ -474,10 +482,16 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
     *lock(&p.manifest) = Some(step3.clone());
     // Step 4.
     let failing = p.fail_base_of_shard.load(Ordering::SeqCst);
+    let late_snapshot = node.config().defects.snapshot_after_await;
+    let snapshot_then_truncate = node.config().defects.base_committed_before_log_truncation;
+    let drop_on_full = node.config().defects.drop_appends_during_rewrite;
     let jobs = (0..shards)
         .map(|id| RewriteJob::Switch {
             base: bases[usize::from(id)].clone(),
             inject_failure: id == failing,
+            snapshot_after_await: late_snapshot,
+            positionless_base: snapshot_then_truncate,
+            drop_appends_when_full: drop_on_full,
         })
         .collect();
     let answers = on_every_shard(node, io, jobs).await;
@@ -502,16 +516,32 @@ async fn rewrite_all<I: Io>(node: &Node, io: &I) -> Result<u64, String> {
         remove_files(io, &dir, &bases).await;
         return Err(error);
     }
-    // Step 5.
-    manifest::commit(io, &dir, &step5).await?;
-    *lock(&p.manifest) = Some(step5.clone());
-    // Step 6.
     let stale: Vec<String> = step3
         .referenced()
         .filter(|name| !step5.referenced().any(|n| n == *name))
         .map(str::to_string)
         .collect();
-    remove_files(io, &dir, &stale).await;
+    let defects = node.config().defects.clone();
+    if defects.prune_before_manifest_commit {
+        // Predecessor bug 6 (test-only switch): the old generation goes first.
+        remove_files(io, &dir, &stale).await;
+    }
+    if defects.base_committed_before_log_truncation {
+        // Predecessor bug 15 (test-only switch): the new base is committed while the
+        // old incrs are still listed ("snapshot written, log not yet truncated").
+        let mut untruncated = step5.clone();
+        for (part, old_part) in untruncated.shards.iter_mut().zip(&step3.shards) {
+            part.incrs = old_part.incrs.clone();
+        }
+        manifest::commit(io, &dir, &untruncated).await?;
+    }
+    // Step 5.
+    manifest::commit(io, &dir, &step5).await?;
+    *lock(&p.manifest) = Some(step5.clone());
+    // Step 6.
+    if !defects.prune_before_manifest_commit {
+        remove_files(io, &dir, &stale).await;
+    }
     Ok(total)
 }
 
@@ -564,9 +594,14 @@ pub fn serve_rewrite_job<I: Io>(
         RewriteJob::Switch {
             base,
             inject_failure,
+            snapshot_after_await,
+            positionless_base,
+            drop_appends_when_full,
         } => {
+            // Predecessor bug 8 (test-only switch): drop-on-full while the base is written.
+            shard.drop_appends_when_full.set(drop_appends_when_full);
             // One synchronous step: snapshot and switch (predecessor bugs 7 and 15).
-            let snapshot = shard.db.borrow().clone();
+            let snapshot = (!snapshot_after_await).then(|| shard.db.borrow().clone());
             let lsn = match aof.switch_to_prepared() {
                 Ok(lsn) => lsn,
                 Err(e) => {
@@ -575,14 +610,36 @@ pub fn serve_rewrite_job<I: Io>(
                 }
             };
             let io = shard.io.clone();
+            let late_shard = shard.clone();
             shard.io.spawn_local(async move {
+                let snapshot = match snapshot {
+                    Some(snapshot) => snapshot,
+                    None => {
+                        // Predecessor bug 7 (test-only switch): the snapshot is taken one
+                        // `.await` (a 1 ms timer, like opening the base file on a slow
+                        // disk) after the switch; writes in between land in both.
+                        io.sleep(Duration::from_millis(1)).await;
+                        late_shard.db.borrow().clone()
+                    }
+                };
                 let now_ms = io.wall_clock_ms();
                 let written = if inject_failure {
                     Err("injected base write failure (test hook)".to_string())
                 } else {
-                    crate::persist::write_base(&io, aof.options(), &base, &snapshot, lsn, now_ms)
-                        .await
+                    // Predecessor bug 15 (test-only switch): a plain snapshot that does not
+                    // record which log position it covers (header LSN 0).
+                    let base_lsn = if positionless_base { 0 } else { lsn };
+                    crate::persist::write_base(
+                        &io,
+                        aof.options(),
+                        &base,
+                        &snapshot,
+                        base_lsn,
+                        now_ms,
+                    )
+                    .await
                 };
+                late_shard.drop_appends_when_full.set(false);
                 if written.is_err() {
                     let _ = io.remove_file(&aof.options().dir.join(&base)).await;
                 }
@@ -648,5 +705,7 @@ pub async fn auto_rewrite<I: Io>(node: Arc<Node>, shard: std::rc::Rc<Shard<I>>) 
     }
 }
 
+#[cfg(test)]
+mod defect_tests;
 #[cfg(test)]
 mod tests;

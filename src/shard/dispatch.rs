@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use crate::io::{with_timeout, Clock};
 use crate::resp::Frame;
+use crate::server::config::Defects;
 
 /// Per-shard numbers gathered for INFO.
 #[derive(Clone, Debug, Default)]
@@ -96,12 +97,46 @@ pub async fn call<C: Clock>(
     job: Job,
     timeout: Duration,
 ) -> Result<Response, Frame> {
+    call_with_defects(clock, senders, target, job, timeout, &Defects::default()).await
+}
+
+/// Retry interval of the re-introduced predecessor bug 5 (test-only switch).
+pub const DEFECT_RETRY_INTERVAL_MS: u64 = 1;
+
+/// [`call`] with test-only defects: `unbounded_cross_shard_retry` re-introduces
+/// predecessor bug 5 (a full queue is retried every [`DEFECT_RETRY_INTERVAL_MS`] forever
+/// instead of failing after `timeout`). With `Defects::default()` this is [`call`].
+pub async fn call_with_defects<C: Clock>(
+    clock: &C,
+    senders: &Senders,
+    target: u16,
+    job: Job,
+    timeout: Duration,
+    defects: &Defects,
+) -> Result<Response, Frame> {
     let (reply_tx, reply_rx) = async_channel::bounded(1);
-    let request = Request {
+    let mut request = Request {
         job,
         reply: reply_tx,
     };
     let sender = &senders[usize::from(target)];
+    if defects.unbounded_cross_shard_retry {
+        loop {
+            match sender.try_send(request) {
+                Ok(()) => break,
+                Err(async_channel::TrySendError::Full(back)) => request = back,
+                Err(async_channel::TrySendError::Closed(_)) => {
+                    return Err(Frame::error(format!(
+                        "ERR shard {target} is not running; the command was not executed"
+                    )))
+                }
+            }
+            clock
+                .sleep(Duration::from_millis(DEFECT_RETRY_INTERVAL_MS))
+                .await;
+        }
+        return wait_reply(clock, target, reply_rx, timeout).await;
+    }
     match with_timeout(clock, timeout, sender.send(request)).await {
         None => {
             return Err(Frame::error(format!(
@@ -116,6 +151,16 @@ pub async fn call<C: Clock>(
         }
         Some(Ok(())) => {}
     }
+    wait_reply(clock, target, reply_rx, timeout).await
+}
+
+/// The bounded wait for the answer to a request already queued on `target`.
+async fn wait_reply<C: Clock>(
+    clock: &C,
+    target: u16,
+    reply_rx: async_channel::Receiver<Response>,
+    timeout: Duration,
+) -> Result<Response, Frame> {
     match with_timeout(clock, timeout, reply_rx.recv()).await {
         Some(Ok(response)) => Ok(response),
         Some(Err(_)) => Err(Frame::error(format!(
@@ -142,3 +187,7 @@ pub async fn call_command<C: Clock>(
         Err(frame) => frame,
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

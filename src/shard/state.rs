@@ -50,7 +50,14 @@ pub struct Shard<I: Io> {
     pub truncated_bytes: Cell<u64>,
     /// Clients blocked on this shard's keys (BLPOP & co., see `shard::blocking`).
     pub blocking: crate::shard::blocking::BlockingRegistry,
+    /// Test-only (`Defects::drop_appends_during_rewrite`, predecessor bug 8): set by the
+    /// rewrite from its switch until its base is written; while set, a record that finds
+    /// more than [`DEFECT_BUFFER_FULL_BYTES`] buffered is dropped instead of appended.
+    pub drop_appends_when_full: Cell<bool>,
 }
+
+/// The "full" threshold of the re-introduced predecessor bug 8 (a small bounded channel).
+pub const DEFECT_BUFFER_FULL_BYTES: u64 = 4096;
 
 impl<I: Io> Shard<I> {
     /// A shard with an empty keyspace; the AOF is attached by the caller after recovery.
@@ -66,6 +73,7 @@ impl<I: Io> Shard<I> {
             loaded_records: Cell::new(0),
             truncated_bytes: Cell::new(0),
             blocking: crate::shard::blocking::BlockingRegistry::new(),
+            drop_appends_when_full: Cell::new(false),
         }
     }
 
@@ -188,6 +196,11 @@ impl<I: Io> Shard<I> {
         };
         let mut last = None;
         for record in propagate {
+            if self.drop_appends_when_full.get()
+                && aof.stats().buffer_len_bytes > DEFECT_BUFFER_FULL_BYTES
+            {
+                continue; // Predecessor bug 8 (test-only switch): drop-on-full.
+            }
             last = Some(aof.append(record).map_err(|e| e.to_reply())?);
         }
         // No record: the caller applies the read barrier (which skips a latched AOF, so

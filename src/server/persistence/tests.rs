@@ -21,14 +21,14 @@ use crate::io::mem::{MemFile, MemIo};
 use crate::io::{BufResult, Clock, Disk, Entropy, Io, Listener, Net, OpenMode, Spawn, Stream};
 use crate::persist::manifest::MANIFEST_FILE_NAME;
 use crate::resp::Frame;
-use crate::server::config::{Config, FsyncPolicy};
+use crate::server::config::{Config, Defects, FsyncPolicy};
 use crate::server::{run_shard, Node};
 use crate::shard::dispatch::call_command;
 use crate::shard::route::shard_of;
 
 /// MemIo plus a network nobody connects to.
 #[derive(Clone)]
-struct TestIo(MemIo);
+pub(super) struct TestIo(pub(super) MemIo);
 
 impl Clock for TestIo {
     fn monotonic(&self) -> Duration {
@@ -73,7 +73,7 @@ impl Disk for TestIo {
     }
 }
 
-struct NoStream;
+pub(super) struct NoStream;
 impl Stream for NoStream {
     async fn read(&mut self, buf: Vec<u8>) -> BufResult<usize> {
         (Ok(0), buf)
@@ -85,7 +85,7 @@ impl Stream for NoStream {
         Ok(())
     }
 }
-struct NoListener;
+pub(super) struct NoListener;
 impl Listener for NoListener {
     type Stream = NoStream;
     async fn accept(&self) -> io::Result<(NoStream, String)> {
@@ -108,10 +108,10 @@ impl Io for TestIo {
     }
 }
 
-const SHARDS: u16 = 2;
+pub(super) const SHARDS: u16 = 2;
 const DIR: &str = "data/appendonlydir";
 
-fn config(shards: u16) -> Config {
+pub(super) fn config(shards: u16) -> Config {
     Config {
         appendonly: true,
         appendfsync: FsyncPolicy::Always,
@@ -124,11 +124,11 @@ fn config(shards: u16) -> Config {
 }
 
 /// Boots a node; `Err` is the start-up refusal text.
-fn boot(io: &TestIo, shards: u16) -> Result<Arc<Node>, String> {
+pub(super) fn boot(io: &TestIo, shards: u16) -> Result<Arc<Node>, String> {
     boot_with(io, config(shards))
 }
 
-fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
+pub(super) fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
     let shards = config.shards;
     let node = Node::new(config);
     let error: Rc<RefCell<Option<String>>> = Rc::default();
@@ -155,13 +155,13 @@ fn boot_with(io: &TestIo, config: Config) -> Result<Arc<Node>, String> {
     }
 }
 
-fn args(list: &[&str]) -> Vec<Bytes> {
+pub(super) fn args(list: &[&str]) -> Vec<Bytes> {
     list.iter()
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
         .collect()
 }
 
-async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
+pub(super) async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
     let target = shard_of(list[1].as_bytes(), node.shards());
     call_command(
         io,
@@ -173,7 +173,7 @@ async fn command(io: &TestIo, node: &Node, list: &[&str]) -> Frame {
     .await
 }
 
-fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
+pub(super) fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
     let (i, n) = (io.clone(), node.clone());
     let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
     io.0.run(async move {
@@ -183,7 +183,7 @@ fn run_cmd(io: &TestIo, node: &Arc<Node>, list: &[&str]) -> Frame {
     .expect("command stalled")
 }
 
-fn rewrite_and_wait(io: &TestIo, node: &Arc<Node>) -> Frame {
+pub(super) fn rewrite_and_wait(io: &TestIo, node: &Arc<Node>) -> Frame {
     let reply = super::bgrewriteaof(node, io);
     let (i, n) = (io.clone(), node.clone());
     io.0.run(async move {
@@ -196,7 +196,7 @@ fn rewrite_and_wait(io: &TestIo, node: &Arc<Node>) -> Frame {
 }
 
 /// A fresh world holding `image`'s files (a restart after a crash).
-fn restart_from(image: Vec<(PathBuf, Vec<u8>)>) -> TestIo {
+pub(super) fn restart_from(image: Vec<(PathBuf, Vec<u8>)>) -> TestIo {
     let io = TestIo(MemIo::new());
     for (path, bytes) in image {
         io.0.put_file(&path, bytes);
@@ -382,11 +382,11 @@ fn one_shard_failing_its_base_aborts_and_old_generation_plus_new_incr_stay_autho
     assert_eq!(run_cmd(&io3, &node3, &["GET", "c3"]), Frame::bulk("2"));
 }
 
-const KEYS: usize = 4;
+pub(super) const KEYS: usize = 4;
 const INCRS_PER_KEY: usize = 6;
 
 /// Per key: (acknowledged, attempted) INCRs.
-type Counts = BTreeMap<String, (u64, u64)>;
+pub(super) type Counts = BTreeMap<String, (u64, u64)>;
 
 /// Boots, makes some acknowledged INCRs, freezes the disk `freeze_after` mutating ops
 /// later (if given), runs BGREWRITEAOF with INCRs in flight, and returns the world, the
@@ -395,14 +395,32 @@ fn rewrite_under_load(
     freeze_after: Option<u64>,
     fail_base_of: Option<u16>,
 ) -> (TestIo, Counts, u64) {
+    rewrite_under_load_with(&Defects::default(), 1, freeze_after, fail_base_of)
+}
+
+/// [`rewrite_under_load`] with test-only defects switched on and `pre_incrs`
+/// acknowledged INCRs per key before the rewrite.
+pub(super) fn rewrite_under_load_with(
+    defects: &Defects,
+    pre_incrs: u64,
+    freeze_after: Option<u64>,
+    fail_base_of: Option<u16>,
+) -> (TestIo, Counts, u64) {
     let io = TestIo(MemIo::new());
-    let node = boot(&io, SHARDS).unwrap();
+    let mut cfg = config(SHARDS);
+    cfg.defects = defects.clone();
+    let node = boot_with(&io, cfg).unwrap();
     node.persistence.fail_base_of_shard(fail_base_of);
     let keys: Vec<String> = (0..KEYS).map(|i| format!("counter:{i}")).collect();
     let counts: Rc<RefCell<Counts>> = Rc::default();
     for key in &keys {
-        assert_eq!(run_cmd(&io, &node, &["INCR", key]), Frame::Integer(1));
-        counts.borrow_mut().insert(key.clone(), (1, 1));
+        for n in 1..=pre_incrs {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            assert_eq!(run_cmd(&io, &node, &["INCR", key]), Frame::Integer(n));
+        }
+        counts
+            .borrow_mut()
+            .insert(key.clone(), (pre_incrs, pre_incrs));
     }
     let start_ops = io.0.disk_ops();
     io.0.freeze_disk_after_ops(freeze_after.map(|k| start_ops + k));
@@ -437,19 +455,35 @@ fn rewrite_under_load(
 }
 
 fn check_recovery(image: Vec<(PathBuf, Vec<u8>)>, counts: &Counts, what: &str) {
+    if let Err(failure) = try_recovery(image, counts, what) {
+        panic!("{failure}");
+    }
+}
+
+/// Restarts from `image`; `Err` names `what` (the crash point) and the broken invariant:
+/// a refused recovery, or a counter outside [acknowledged, attempted].
+pub(super) fn try_recovery(
+    image: Vec<(PathBuf, Vec<u8>)>,
+    counts: &Counts,
+    what: &str,
+) -> Result<(), String> {
     let io = restart_from(image);
-    let node = boot(&io, SHARDS).unwrap_or_else(|e| panic!("{what}: recovery refused: {e}"));
+    let node = boot(&io, SHARDS).map_err(|e| format!("{what}: recovery refused: {e}"))?;
     for (key, (acked, attempted)) in counts {
         let value = match run_cmd(&io, &node, &["GET", key]) {
-            Frame::Bulk(b) => String::from_utf8_lossy(&b).parse::<u64>().unwrap(),
+            Frame::Bulk(b) => String::from_utf8_lossy(&b)
+                .parse::<u64>()
+                .unwrap_or(u64::MAX),
             Frame::Null => 0,
-            other => panic!("{what}: GET {key}: {other:?}"),
+            other => return Err(format!("{what}: GET {key}: {other:?}")),
         };
-        assert!(
-            *acked <= value && value <= *attempted,
-            "{what}: {key} = {value}, acknowledged {acked}, attempted {attempted}"
-        );
+        if !(*acked <= value && value <= *attempted) {
+            return Err(format!(
+                "{what}: {key} = {value}, acknowledged {acked}, attempted {attempted}"
+            ));
+        }
     }
+    Ok(())
 }
 
 #[test]
