@@ -11,6 +11,8 @@
 //! Redis's exact error text — and a negative random count beyond
 //! [`RANDOM_COUNT_NEGATIVE_MAX`] (a tidemark limit; Redis would try to build the reply).
 
+use super::collection;
+use super::static_bytes as b;
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
@@ -67,36 +69,12 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
           "Incrementally iterate hash fields and associated values", "2.8.0", ["@read", "@hash", "@slow"], Some(hscan)),
 ];
 
-fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
-
-/// The live hash at `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
-fn read_hash<'a>(
-    db: &'a mut Db,
-    ctx: &mut ExecCtx,
-    key: &[u8],
-) -> Result<Option<&'a HashValue>, Frame> {
-    super::collection::read(db, ctx, key)
-}
-
-/// Runs `f` on the hash at `key` (see `collection::with_mut`: created when absent,
-/// deleted when emptied, TTL kept, WRONGTYPE for another type).
-fn with_hash_mut<R>(
-    db: &mut Db,
-    ctx: &mut ExecCtx,
-    key: &Bytes,
-    f: impl FnOnce(&mut HashValue) -> R,
-) -> Result<R, Frame> {
-    super::collection::with_mut(db, ctx, key, f)
-}
-
 /// Shared body of HSET (reply: fields added) and HMSET (reply: OK).
 fn hset_generic(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], name: &str) -> Frame {
     if args.len() % 2 == 1 {
         return wrong_args(name);
     }
-    let added = with_hash_mut(db, ctx, &args[1], |h| {
+    let added = collection::with_mut::<HashValue, _>(db, ctx, &args[1], |h| {
         args[2..]
             .chunks(2)
             .filter(|pair| h.insert(pair[0].clone(), pair[1].clone()))
@@ -127,7 +105,7 @@ pub(crate) fn hmset(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// HSETNX key field value → :1 if set, :0 if the field existed.
 pub(crate) fn hsetnx(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    let set = with_hash_mut(db, ctx, &args[1], |h| {
+    let set = collection::with_mut::<HashValue, _>(db, ctx, &args[1], |h| {
         !h.contains(&args[2]) && h.insert(args[2].clone(), args[3].clone())
     });
     match set {
@@ -142,7 +120,7 @@ pub(crate) fn hsetnx(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// HGET key field → bulk or null.
 pub(crate) fn hget(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_hash(db, ctx, &args[1]) {
+    match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(h) => h
             .and_then(|h| h.get(&args[2]))
             .map_or(Frame::Null, |v| Frame::Bulk(v.clone())),
@@ -152,7 +130,7 @@ pub(crate) fn hget(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// HMGET key field… → one bulk or null per field.
 pub(crate) fn hmget(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_hash(db, ctx, &args[1]) {
+    match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(h) => Frame::Array(
             args[2..]
                 .iter()
@@ -169,7 +147,7 @@ pub(crate) fn hmget(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 /// HDEL key field… → number of fields removed; the key goes when the hash empties.
 pub(crate) fn hdel(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     // On an absent key the closure sees an empty hash, removes nothing, stores nothing.
-    let removed = with_hash_mut(db, ctx, &args[1], |h| {
+    let removed = collection::with_mut::<HashValue, _>(db, ctx, &args[1], |h| {
         args[2..].iter().filter(|f| h.remove(f)).count()
     });
     match removed {
@@ -185,7 +163,7 @@ pub(crate) fn hdel(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// HEXISTS key field → :1 or :0.
 pub(crate) fn hexists(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_hash(db, ctx, &args[1]) {
+    match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(h) => Frame::Integer(h.is_some_and(|h| h.contains(&args[2])) as i64),
         Err(e) => e,
     }
@@ -193,7 +171,7 @@ pub(crate) fn hexists(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// HLEN key → number of fields (0 if absent).
 pub(crate) fn hlen(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_hash(db, ctx, &args[1]) {
+    match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(h) => count_reply(h.map_or(0, |h| h.len())),
         Err(e) => e,
     }
@@ -201,7 +179,7 @@ pub(crate) fn hlen(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// HSTRLEN key field → length of the value (0 if absent).
 pub(crate) fn hstrlen(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_hash(db, ctx, &args[1]) {
+    match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(h) => count_reply(h.and_then(|h| h.get(&args[2])).map_or(0, |v| v.len())),
         Err(e) => e,
     }
@@ -215,7 +193,7 @@ fn hget_all_generic(
     fields: bool,
     values: bool,
 ) -> Frame {
-    let h = match read_hash(db, ctx, &args[1]) {
+    let h = match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(Some(h)) => h,
         Ok(None) => return Frame::Array(vec![]),
         Err(e) => return e,
@@ -250,7 +228,7 @@ pub(crate) fn hincrby(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let result = with_hash_mut(db, ctx, &args[1], |h| {
+    let result = collection::with_mut::<HashValue, _>(db, ctx, &args[1], |h| {
         let cur = match h.get(&args[2]) {
             None => 0,
             Some(v) => parse_i64(v).ok_or("ERR hash value is not an integer")?,
@@ -278,7 +256,7 @@ pub(crate) fn hincrbyfloat(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fr
     if !incr.is_finite() {
         return Frame::error("ERR value is NaN or Infinity");
     }
-    let result = with_hash_mut(db, ctx, &args[1], |h| {
+    let result = collection::with_mut::<HashValue, _>(db, ctx, &args[1], |h| {
         let cur = match h.get(&args[2]) {
             None => LongDouble::ZERO,
             Some(v) => LongDouble::parse(v).ok_or("ERR hash value is not a float")?,
@@ -365,7 +343,7 @@ pub(crate) fn hrandfield(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fram
         }
         count = Some(n);
     }
-    let h = match read_hash(db, ctx, &args[1]) {
+    let h = match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(Some(h)) => h,
         Ok(None) if count.is_some() => return Frame::Array(vec![]),
         Ok(None) => return Frame::Null,
@@ -487,7 +465,7 @@ pub(crate) fn hscan(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let h = match read_hash(db, ctx, &args[1]) {
+    let h = match collection::read::<HashValue>(db, ctx, &args[1]) {
         Ok(Some(h)) => h,
         Ok(None) => return scan_reply(0, vec![]),
         Err(e) => return e,

@@ -13,6 +13,7 @@
 //! (LMPOP/BLMPOP included); BLPOP/BRPOP log `LPOP|RPOP key`; BLMOVE/BRPOPLPUSH log LMOVE.
 //! What can fail: syntax, integer/timeout parsing and WRONGTYPE, with Redis's exact text.
 
+use super::static_bytes as b;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,10 +83,6 @@ const ERR_NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const ERR_COUNT: &str = "ERR count should be greater than 0";
 const ERR_TIMEOUT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const ERR_TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-
-fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
 
 fn end_name(end: End, pop: bool) -> Bytes {
     match (end, pop) {

@@ -323,3 +323,8 @@ pub fn movable_key_indexes(args: &[Bytes]) -> Vec<usize> {
     }
     lists::movable_key_indexes(args)
 }
+
+/// `Bytes` of a static string (command names and keywords in propagated commands).
+pub(crate) fn static_bytes(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}

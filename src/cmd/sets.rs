@@ -16,6 +16,8 @@
 //! What can fail: arity, syntax, integer parsing, WRONGTYPE (any key of a multi-key
 //! command, checked before anything is computed), with Redis's exact error text.
 
+use super::collection;
+use super::static_bytes as b;
 use bytes::Bytes;
 
 use super::hashes::{
@@ -67,37 +69,13 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
           "Incrementally iterate Set elements", "2.8.0", ["@read", "@set", "@slow"], Some(sscan)),
 ];
 
-fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
-
-/// The live set at `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
-fn read_set<'a>(
-    db: &'a mut Db,
-    ctx: &mut ExecCtx,
-    key: &[u8],
-) -> Result<Option<&'a SetValue>, Frame> {
-    super::collection::read(db, ctx, key)
-}
-
-/// Runs `f` on the set at `key` (see `collection::with_mut`: created when absent,
-/// deleted when emptied, TTL kept, WRONGTYPE for another type).
-fn with_set_mut<R>(
-    db: &mut Db,
-    ctx: &mut ExecCtx,
-    key: &Bytes,
-    f: impl FnOnce(&mut SetValue) -> R,
-) -> Result<R, Frame> {
-    super::collection::with_mut(db, ctx, key, f)
-}
-
 fn bulk_array<'a>(members: impl Iterator<Item = &'a Bytes>) -> Frame {
     Frame::Array(members.map(|m| Frame::Bulk(m.clone())).collect())
 }
 
 /// SADD key member… → number of new members.
 pub(crate) fn sadd(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match with_set_mut(db, ctx, &args[1], |s| {
+    match collection::with_mut::<SetValue, _>(db, ctx, &args[1], |s| {
         args[2..].iter().filter(|m| s.insert((*m).clone())).count()
     }) {
         Ok(n) => {
@@ -112,7 +90,7 @@ pub(crate) fn sadd(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// SREM key member… → number of members removed; the key goes when the set empties.
 pub(crate) fn srem(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match with_set_mut(db, ctx, &args[1], |s| {
+    match collection::with_mut::<SetValue, _>(db, ctx, &args[1], |s| {
         args[2..].iter().filter(|m| s.remove(m)).count()
     }) {
         Ok(n) => {
@@ -127,7 +105,7 @@ pub(crate) fn srem(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 
 /// SISMEMBER key member → :1 or :0.
 pub(crate) fn sismember(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_set(db, ctx, &args[1]) {
+    match collection::read::<SetValue>(db, ctx, &args[1]) {
         Ok(s) => Frame::Integer(s.is_some_and(|s| s.contains(&args[2])) as i64),
         Err(e) => e,
     }
@@ -135,7 +113,7 @@ pub(crate) fn sismember(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame
 
 /// SMISMEMBER key member… → one :1/:0 per member.
 pub(crate) fn smismember(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_set(db, ctx, &args[1]) {
+    match collection::read::<SetValue>(db, ctx, &args[1]) {
         Ok(s) => Frame::Array(
             args[2..]
                 .iter()
@@ -148,7 +126,7 @@ pub(crate) fn smismember(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fram
 
 /// SMEMBERS key → every member (empty array if absent).
 pub(crate) fn smembers(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_set(db, ctx, &args[1]) {
+    match collection::read::<SetValue>(db, ctx, &args[1]) {
         Ok(Some(s)) => bulk_array(s.iter()),
         Ok(None) => Frame::Array(vec![]),
         Err(e) => e,
@@ -157,7 +135,7 @@ pub(crate) fn smembers(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame 
 
 /// SCARD key → number of members (0 if absent).
 pub(crate) fn scard(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    match read_set(db, ctx, &args[1]) {
+    match collection::read::<SetValue>(db, ctx, &args[1]) {
         Ok(s) => count_reply(s.map_or(0, |s| s.len())),
         Err(e) => e,
     }
@@ -176,7 +154,7 @@ pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Some(_) => return Frame::error("ERR value is out of range, must be positive"),
     };
     let key = &args[1];
-    let s = match read_set(db, ctx, key) {
+    let s = match collection::read::<SetValue>(db, ctx, key) {
         Ok(Some(s)) => s,
         Ok(None) if count.is_some() => return Frame::Array(vec![]),
         Ok(None) => return Frame::Null,
@@ -188,7 +166,7 @@ pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
             .expect("in range")
             .clone();
         // Cannot fail: the set exists (checked above).
-        let _ = with_set_mut(db, ctx, key, |s| s.remove(&member));
+        let _ = collection::with_mut::<SetValue, _>(db, ctx, key, |s| s.remove(&member));
         ctx.log(vec![b("SREM"), key.clone(), member.clone()]);
         return Frame::Bulk(member);
     };
@@ -205,7 +183,7 @@ pub(crate) fn spop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         .into_iter()
         .map(|i| s.get_index(i).expect("in range").clone())
         .collect();
-    let _ = with_set_mut(db, ctx, key, |s| {
+    let _ = collection::with_mut::<SetValue, _>(db, ctx, key, |s| {
         picked.iter().for_each(|m| assert!(s.remove(m)))
     });
     let mut logged = Vec::with_capacity(picked.len() + 2);
@@ -226,7 +204,7 @@ pub(crate) fn srandmember(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fra
         Some(Ok(n)) => Some(n),
         Some(Err(e)) => return e,
     };
-    let s = match read_set(db, ctx, &args[1]) {
+    let s = match collection::read::<SetValue>(db, ctx, &args[1]) {
         Ok(Some(s)) => s,
         Ok(None) if count.is_some() => return Frame::Array(vec![]),
         Ok(None) => return Frame::Null,
@@ -266,13 +244,17 @@ pub(crate) fn smove(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Some(true) => {}
     }
     if src == dst {
-        let present = matches!(read_set(db, ctx, src), Ok(Some(s)) if s.contains(member));
+        let present =
+            matches!(collection::read::<SetValue>(db, ctx, src), Ok(Some(s)) if s.contains(member));
         return Frame::Integer(present as i64);
     }
-    if !matches!(with_set_mut(db, ctx, src, |s| s.remove(member)), Ok(true)) {
+    if !matches!(
+        collection::with_mut::<SetValue, _>(db, ctx, src, |s| s.remove(member)),
+        Ok(true)
+    ) {
         return Frame::Integer(0);
     }
-    let added = with_set_mut(db, ctx, dst, |s| s.insert(member.clone()));
+    let added = collection::with_mut::<SetValue, _>(db, ctx, dst, |s| s.insert(member.clone()));
     assert!(added.is_ok(), "destination type checked above");
     ctx.log(args.to_vec());
     Frame::Integer(1)
@@ -283,7 +265,7 @@ pub(crate) fn smove(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 fn check_sets(db: &mut Db, ctx: &mut ExecCtx, keys: &[Bytes]) -> Result<bool, Frame> {
     let mut all_present = true;
     for k in keys {
-        all_present &= read_set(db, ctx, k)?.is_some();
+        all_present &= collection::read::<SetValue>(db, ctx, k)?.is_some();
     }
     Ok(all_present)
 }
@@ -460,7 +442,7 @@ pub(crate) fn sscan(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let s = match read_set(db, ctx, &args[1]) {
+    let s = match collection::read::<SetValue>(db, ctx, &args[1]) {
         Ok(Some(s)) => s,
         Ok(None) => return scan_reply(0, vec![]),
         Err(e) => return e,

@@ -7,6 +7,7 @@
 //! What can fail: syntax, integer/float parsing, expire-time range, overflow and the
 //! 512 MB string limit, each with Redis's exact error text.
 
+use super::static_bytes as b;
 use bytes::{Bytes, BytesMut};
 
 use super::{
@@ -31,10 +32,6 @@ fn get_string(db: &mut Db, ctx: &mut ExecCtx, key: &[u8]) -> Result<Option<Bytes
         None => Ok(None),
         Some(e) => as_str(&e.value).cloned().map(Some).ok_or_else(wrongtype),
     }
-}
-
-fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
 }
 
 fn bulk_or_null(v: Option<Bytes>) -> Frame {

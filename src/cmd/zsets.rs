@@ -15,6 +15,7 @@ mod range;
 #[cfg(test)]
 mod tests;
 
+use super::static_bytes as b;
 use bytes::Bytes;
 
 use super::table::spec;
@@ -186,10 +187,6 @@ pub(super) fn elements_reply<'a>(
         }
     }
     Frame::Array(out)
-}
-
-fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
 }
 
 /// Stores `value` at `dst` as a *STORE result (TTL cleared), or deletes `dst` when the
