@@ -8,6 +8,18 @@ use tidemark_sim::world::{run_seed, CrashKinds, RunOptions, RunReport};
 /// Most seeds a defect sweep may need.
 const SEEDS_MAX: u64 = 200;
 
+/// The reproduction command a failing run must print for `seed` with these CLI `flags`.
+fn repro(seed: u64, flags: &str) -> String {
+    format!("cargo run -p tidemark-sim --release -- run --seed {seed} {flags}")
+}
+
+/// The same seed without the defect (only the extra run options) must pass, so the
+/// failure comes from the defect.
+fn assert_control_passes(report: &RunReport, base: &RunOptions, what: &str) {
+    let control = run_seed(report.seed, base);
+    assert_eq!(control.failure, None, "{what} alone must not fail the run");
+}
+
 /// The first failing report of seeds `0..SEEDS_MAX`, if any.
 fn first_failure(opts: &RunOptions) -> Option<RunReport> {
     (0..SEEDS_MAX)
@@ -29,18 +41,13 @@ fn predecessor_bug_2_ack_before_fsync_is_caught() {
         ..RunOptions::default()
     };
     let report = first_failure(&opts).expect("ack-before-fsync must be caught");
-    let failure = report.failure.unwrap_or_default();
-    let repro = format!(
-        "cargo run -p tidemark-sim --release -- run --seed {} --appendfsync always --crash machine --defect ack-before-fsync",
-        report.seed
-    );
-    assert!(
-        failure.contains(&repro),
-        "no reproduction command in: {failure}"
-    );
-    assert!(
-        failure.contains("acknowledged history allows only"),
-        "expected a lost acknowledged write: {failure}"
+    assert_reported(
+        &report,
+        &repro(
+            report.seed,
+            "--appendfsync always --crash machine --defect ack-before-fsync",
+        ),
+        "acknowledged history allows only",
     );
 }
 
@@ -58,18 +65,13 @@ fn predecessor_bug_1_skip_replay_of_shard_is_caught() {
         ..RunOptions::default()
     };
     let report = first_failure(&opts).expect("skipped replay must be caught");
-    let failure = report.failure.unwrap_or_default();
-    let repro = format!(
-        "cargo run -p tidemark-sim --release -- run --seed {} --shards 2 --crash both --defect skip-replay-shard-1",
-        report.seed
-    );
-    assert!(
-        failure.contains(&repro),
-        "no reproduction command in: {failure}"
-    );
-    assert!(
-        failure.contains("acknowledged history allows only"),
-        "expected a lost acknowledged write: {failure}"
+    assert_reported(
+        &report,
+        &repro(
+            report.seed,
+            "--shards 2 --crash both --defect skip-replay-shard-1",
+        ),
+        "acknowledged history allows only",
     );
 }
 
@@ -101,10 +103,7 @@ fn predecessor_bug_3_lsn_reuse_after_recovery_is_caught() {
         ..RunOptions::default()
     };
     let report = first_failure(&opts).expect("LSN reuse after recovery must be caught");
-    let repro = format!(
-        "cargo run -p tidemark-sim --release -- run --seed {} --defect lsn-reuse",
-        report.seed
-    );
+    let repro = repro(report.seed, "--defect lsn-reuse");
     let failure = report.failure.clone().unwrap_or_default();
     let expected = if failure.contains("start-up refused") {
         "was expected"
@@ -132,16 +131,12 @@ fn predecessor_bug_4_unbounded_fsync_wait_is_caught() {
         ..stall.clone()
     };
     let report = first_failure(&opts).expect("an unbounded fsync wait must be caught");
-    let repro = format!(
-        "cargo run -p tidemark-sim --release -- run --seed {} --defect unbounded-fsync-wait --disk-stall-ms 600000",
-        report.seed
+    let repro = repro(
+        report.seed,
+        "--defect unbounded-fsync-wait --disk-stall-ms 600000",
     );
     assert_reported(&report, &repro, "stuck");
-    let control = run_seed(report.seed, &stall);
-    assert_eq!(
-        control.failure, None,
-        "the stall alone must not fail the run"
-    );
+    assert_control_passes(&report, &stall, "the stall");
 }
 
 /// Predecessor bug 9: under `everysec` the fsync deadline restarts at every write, so
@@ -164,16 +159,12 @@ fn predecessor_bug_9_everysec_starved_by_traffic_is_caught() {
         ..probe.clone()
     };
     let report = first_failure(&opts).expect("a starved everysec fsync must be caught");
-    let repro = format!(
-        "cargo run -p tidemark-sim --release -- run --seed {} --appendfsync everysec --crash machine --defect everysec-starved --durability-probe",
-        report.seed
+    let repro = repro(
+        report.seed,
+        "--appendfsync everysec --crash machine --defect everysec-starved --durability-probe",
     );
     assert_reported(&report, &repro, "acknowledged history allows only");
-    let control = run_seed(report.seed, &probe);
-    assert_eq!(
-        control.failure, None,
-        "the probe alone must not fail the run"
-    );
+    assert_control_passes(&report, &probe, "the probe");
 }
 
 /// Predecessor bug 10: after a write error the writer does not latch and appends later
@@ -189,10 +180,7 @@ fn predecessor_bug_10_append_after_torn_write_is_caught() {
         ..RunOptions::default()
     };
     let report = first_failure(&opts).expect("appending after a torn write must be caught");
-    let repro = format!(
-        "cargo run -p tidemark-sim --release -- run --seed {} --defect append-after-torn-write",
-        report.seed
-    );
+    let repro = repro(report.seed, "--defect append-after-torn-write");
     let failure = report.failure.clone().unwrap_or_default();
     let expected = if failure.contains("start-up refused") {
         "Bad AOF record"
