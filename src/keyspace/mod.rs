@@ -86,6 +86,8 @@ pub struct Db {
     entries: IndexMap<Bytes, Entry, FixedState>,
     expiring: IndexSet<Bytes, FixedState>,
     used_memory_bytes: usize,
+    /// Keys deleted because their TTL passed (lazy and active expiry), for INFO.
+    expired_keys: u64,
 }
 
 fn entry_cost(key: &[u8], entry: &Entry) -> usize {
@@ -107,6 +109,7 @@ impl Db {
                 hash_seed ^ 0x9e37_79b9_7f4a_7c15,
             )),
             used_memory_bytes: 0,
+            expired_keys: 0,
         }
     }
 
@@ -148,10 +151,16 @@ impl Db {
         };
         if expired {
             if let Some((k, _)) = self.remove_entry(key) {
+                self.expired_keys += 1;
                 ctx.log(vec![Bytes::from_static(b"DEL"), k]);
             }
         }
         expired
+    }
+
+    /// Keys deleted so far because their TTL passed (INFO `expired_keys`).
+    pub fn expired_keys(&self) -> u64 {
+        self.expired_keys
     }
 
     /// The live entry for `key` (lazily expiring it first), or None.

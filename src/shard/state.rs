@@ -42,8 +42,6 @@ pub struct Shard<I: Io> {
     pub commands_processed: Cell<u64>,
     /// Records propagated by writes here (for the `save` rules).
     pub dirty: Cell<u64>,
-    /// Keys removed by expiry (lazy and active).
-    pub expired_keys: Cell<u64>,
     /// Records replayed at start-up.
     pub loaded_records: Cell<u64>,
     /// Torn-tail bytes truncated at start-up.
@@ -69,7 +67,6 @@ impl<I: Io> Shard<I> {
             aof,
             commands_processed: Cell::new(0),
             dirty: Cell::new(0),
-            expired_keys: Cell::new(0),
             loaded_records: Cell::new(0),
             truncated_bytes: Cell::new(0),
             blocking: crate::shard::blocking::BlockingRegistry::new(),
@@ -89,7 +86,6 @@ impl<I: Io> Shard<I> {
         }
         let (reply, propagate) =
             self.with_ctx(false, |db, ctx| cmd::execute_spec(spec, db, ctx, args));
-        self.count_expiries(&propagate, args);
         self.dirty.set(self.dirty.get() + propagate.len() as u64);
         // Wake clients blocked on keys this command filled (lists family).
         self.blocking.wake_ready(&propagate, &self.db.borrow());
@@ -102,11 +98,9 @@ impl<I: Io> Shard<I> {
 
     /// Runs one active-expiry cycle and logs the deletes.
     pub fn active_expire(&self) {
-        let (deleted, propagate) = self.with_ctx(false, |db, ctx| {
+        let (_, propagate) = self.with_ctx(false, |db, ctx| {
             db.active_expire_cycle(ctx, ACTIVE_EXPIRE_SAMPLE_BUDGET_KEYS)
         });
-        self.expired_keys
-            .set(self.expired_keys.get() + deleted as u64);
         if let Err(error) = self.append_all(&propagate) {
             tracing::warn!(
                 shard = self.id,
@@ -171,7 +165,7 @@ impl<I: Io> Shard<I> {
             keys: db.len() as u64,
             expires: db.expires_len() as u64,
             used_memory_bytes: db.used_memory_bytes() as u64,
-            expired_keys: self.expired_keys.get(),
+            expired_keys: db.expired_keys(),
             commands_processed: self.commands_processed.get(),
             dirty: self.dirty.get(),
             aof_last_write_ok: true,
@@ -206,26 +200,5 @@ impl<I: Io> Shard<I> {
         // No record: the caller applies the read barrier (which skips a latched AOF, so
         // reads keep working while writes are refused).
         Ok(last)
-    }
-
-    fn count_expiries(&self, propagate: &[Vec<Bytes>], args: &[Bytes]) {
-        // A DEL the command did not ask for is a lazy expiry.
-        let asked_del = args.first().is_some_and(|name| {
-            [&b"del"[..], b"unlink", b"getdel"]
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n))
-        });
-        if asked_del {
-            return;
-        }
-        let lazy = propagate
-            .iter()
-            .filter(|record| {
-                record
-                    .first()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(b"del"))
-            })
-            .count();
-        self.expired_keys.set(self.expired_keys.get() + lazy as u64);
     }
 }
