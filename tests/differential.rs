@@ -38,15 +38,7 @@ fn agree(norm: Norm, tm: &Reply, rd: &Reply) -> bool {
     match (norm, tm, rd) {
         (_, Reply::Error(_), _)
         | (_, _, Reply::Error(_))
-        | (
-            Norm::Exact
-            | Norm::NoJunk
-            | Norm::SkipIfSet(..)
-            | Norm::SkipIfNul
-            | Norm::SkipIfSelfMoveOfOne,
-            _,
-            _,
-        ) => tm == rd,
+        | (Norm::Exact | Norm::NoJunk | Norm::SkipIfSet(..), _, _) => tm == rd,
         (Norm::Sort, Reply::Array(Some(a)), Reply::Array(Some(b))) => sorted(a) == sorted(b),
         (Norm::SortPairs, Reply::Array(Some(a)), Reply::Array(Some(b))) => pairs(a) == pairs(b),
         (Norm::Shape, Reply::Array(Some(a)), Reply::Array(Some(b))) => a.len() == b.len(),
@@ -189,12 +181,6 @@ impl Pair {
             .any(|k| self.rd.call(&[b"TYPE".to_vec(), k.clone()]) == Reply::Simple(b"set".to_vec()))
     }
 
-    /// True when `key` holds a string containing a NUL byte in Redis ([`Norm::SkipIfNul`]).
-    fn redis_string_has_nul(&mut self, key: &[u8]) -> bool {
-        matches!(self.rd.call(&[b"GET".to_vec(), key.to_vec()]),
-                 Reply::Bulk(Some(v)) if v.contains(&0))
-    }
-
     /// Compares type, TTL and contents of every key in the pool, and DBSIZE.
     fn compare_state(&mut self, seed: u64, index: u64, history: &VecDeque<String>) {
         let dbsize = cmd(&["DBSIZE"]);
@@ -237,12 +223,6 @@ fn run_seed(pair: &mut Pair, seed: u64, count: u64) {
             Norm::SkipIfSet(first, n) => {
                 let end = (first + n).min(args.len());
                 pair.redis_has_set(&args[first.min(end)..end])
-            }
-            Norm::SkipIfNul => pair.redis_string_has_nul(&args[1]),
-            Norm::SkipIfSelfMoveOfOne => {
-                args.len() > 2
-                    && args[1] == args[2]
-                    && pair.rd.call(&[b"LLEN".to_vec(), args[1].clone()]) == Reply::Int(1)
             }
             _ => false,
         };

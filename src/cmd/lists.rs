@@ -371,12 +371,24 @@ pub(crate) fn lpos(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
     let mut i = 3;
     while i < args.len() {
         let opt = &args[i][..];
+        // Redis checks the option name (and that a value follows) before the value; COUNT
+        // and MAXLEN report a non-integer value with their own "can't be negative" text.
         let Some(value) = args.get(i + 1) else {
             return Frame::error(ERR_SYNTAX);
         };
-        let n = match int_arg(value) {
-            Ok(n) => n,
-            Err(e) => return e,
+        let own_error = if opt.eq_ignore_ascii_case(b"count") {
+            Some("ERR COUNT can't be negative")
+        } else if opt.eq_ignore_ascii_case(b"maxlen") {
+            Some("ERR MAXLEN can't be negative")
+        } else if opt.eq_ignore_ascii_case(b"rank") {
+            None
+        } else {
+            return Frame::error(ERR_SYNTAX);
+        };
+        let n = match (int_arg(value), own_error) {
+            (Ok(n), _) => n,
+            (Err(_), Some(text)) => return Frame::error(text),
+            (Err(e), None) => return e,
         };
         if opt.eq_ignore_ascii_case(b"rank") {
             if n == 0 {
@@ -527,15 +539,22 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<MpopArgs, Frame> {
     }
     let where_at = where_at as usize;
     let end = parse_end(&args[where_at])?;
-    let mut count = 1usize;
-    match &args[where_at + 1..] {
-        [] => {}
-        [opt, n] if opt.eq_ignore_ascii_case(b"count") => match parse_i64(n) {
-            Some(n) if n > 0 => count = n as usize,
-            _ => return Err(Frame::error(ERR_COUNT)),
-        },
-        _ => return Err(Frame::error(ERR_SYNTAX)),
+    // Redis parses options left to right: a COUNT (once, with a value) is checked before
+    // anything after it, so `COUNT x extra` reports the count, `COUNT 1 extra` the syntax.
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
+            match parse_i64(&args[j + 1]) {
+                Some(n) if n > 0 => count = Some(n as usize),
+                _ => return Err(Frame::error(ERR_COUNT)),
+            }
+            j += 2;
+        } else {
+            return Err(Frame::error(ERR_SYNTAX));
+        }
     }
+    let count = count.unwrap_or(1);
     Ok(MpopArgs {
         keys: at + 1..where_at,
         end,

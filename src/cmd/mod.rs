@@ -228,7 +228,9 @@ pub fn execute_spec(spec: &CommandSpec, db: &mut Db, ctx: &mut ExecCtx, args: &[
     }
 }
 
-/// Redis 7's unknown-command error (name and args truncated to 128 bytes, newlines blanked).
+/// Redis 7's unknown-command error (name and args truncated to 128 bytes, each argument
+/// cut at its first NUL byte, newlines blanked). Bytes that are not UTF-8 are shown as
+/// U+FFFD (Redis sends them raw: a known difference, docs/compatibility.md).
 pub fn unknown_command(args: &[Bytes]) -> Frame {
     const SHOWN_MAX_BYTES: usize = 128;
     let name = args
@@ -241,6 +243,8 @@ pub fn unknown_command(args: &[Bytes]) -> Frame {
             break;
         }
         let room = SHOWN_MAX_BYTES - shown.len();
+        // Redis formats each argument with `%.*s`: it ends at the first NUL byte.
+        let a = &a[..a.iter().position(|&c| c == 0).unwrap_or(a.len())];
         shown.push('\'');
         shown.push_str(&String::from_utf8_lossy(&a[..a.len().min(room)]));
         shown.push_str("' ");

@@ -270,8 +270,11 @@ impl LongDouble {
         {
             return None;
         }
-        // strtold stops at a NUL, and Redis copied the text into a C string.
-        let text = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
+        // string2ld checks that strtold consumed the whole length: a NUL byte inside the
+        // text (e.g. SETRANGE past the end) makes it "not a valid float".
+        if text.contains(&0) {
+            return None;
+        }
         let (neg, body) = match text.first() {
             Some(b'-') => (true, &text[1..]),
             Some(b'+') => (false, &text[1..]),

@@ -28,16 +28,6 @@ pub enum Norm {
     /// WRONGTYPE. Redis also checks the input types before parsing WEIGHTS/AGGREGATE, so
     /// the same skip covers the resulting error-order differences.
     SkipIfSet(usize, usize),
-    /// Byte-for-byte, but skipped when the string at `args[1]` contains a NUL byte in
-    /// Redis. KNOWN DIFFERENCE (tidemark bug): tidemark parses a stored value like
-    /// `"14\x00\x00..."` (made by SETRANGE past the end) as the float 14, where Redis
-    /// replies `ERR value is not a valid float`.
-    SkipIfNul,
-    /// Byte-for-byte, but skipped when `args[1] == args[2]` and that list has exactly one
-    /// element in Redis. Was a tidemark bug (`RPOPLPUSH l l` / `LMOVE l l ...` on a
-    /// one-element list dropped its TTL), fixed with the unit test
-    /// `lmove_of_a_single_element_onto_its_own_list_keeps_the_ttl`; this skip can go.
-    SkipIfSelfMoveOfOne,
 }
 
 /// A small deterministic PRNG (splitmix64).
@@ -187,12 +177,13 @@ impl Gen {
         }
     }
 
-    /// COUNT/MAXLEN values for LPOS: integers only (see the LPOS known difference).
+    /// COUNT/MAXLEN values for LPOS, including a non-integer.
     fn lpos_count(&mut self) -> Vec<u8> {
-        match self.rng.below(8) {
+        match self.rng.below(9) {
             0 => b("0"),
             1 => b("-1"),
             2 => b("1000000"),
+            3 => b("x"),
             _ => format!("{}", 1 + self.rng.below(5)).into_bytes(),
         }
     }
@@ -329,11 +320,14 @@ impl Gen {
         }
         if self.rng.chance(1) {
             cmd[0] = b("NOSUCHCMD");
-            // KNOWN DIFFERENCE (tidemark bug): in `ERR unknown command ..., with args
-            // beginning with: ...` Redis prints each argument as a C string (cut at the
-            // first NUL byte: "\x00\xffz" shows as ''), tidemark prints it whole as lossy
-            // UTF-8 ('\x00\xef\xbf\xbdz'). Only NUL-free ASCII arguments are sent here.
-            cmd.retain(|a| a.iter().all(|&c| c != 0 && c < 0x80));
+            // KNOWN DIFFERENCE: in `ERR unknown command ..., with args beginning with:
+            // ...` Redis sends bytes >= 0x80 raw; tidemark's error replies are UTF-8 text
+            // (U+FFFD). Arguments are cut at the first NUL, as Redis does; only those
+            // whose shown part is ASCII are sent here.
+            cmd.retain(|a| {
+                let shown = &a[..a.iter().position(|&c| c == 0).unwrap_or(a.len())];
+                shown.iter().all(|&c| c < 0x80)
+            });
         }
         (cmd, norm)
     }
@@ -396,7 +390,7 @@ impl Gen {
             5 => vec![b("DECR"), k],
             6 => vec![b("INCRBY"), k, self.int()],
             7 => vec![b("DECRBY"), k, self.int()],
-            8 => return (vec![b("INCRBYFLOAT"), k, self.float()], Norm::SkipIfNul),
+            8 => return (vec![b("INCRBYFLOAT"), k, self.float()], Norm::Exact),
             9 => vec![b("APPEND"), k, self.val()],
             10 => vec![b("GETRANGE"), k, self.idx(), self.idx()],
             11 => {
@@ -642,31 +636,22 @@ impl Gen {
             16 => vec![b("LLEN"), k],
             17 | 18 => {
                 let mut c = vec![b("LPOS"), k, self.member()];
-                // KNOWN DIFFERENCE (tidemark bug): an unknown LPOS option (`LPOS k e FOO`)
-                // gets `ERR value is not an integer or out of range` from tidemark, Redis
-                // says `ERR syntax error`; a non-integer COUNT/MAXLEN (`COUNT x`) gets the
-                // same from tidemark where Redis says `ERR COUNT can't be negative` /
-                // `ERR MAXLEN can't be negative`. Neither is generated.
                 for _ in 0..self.rng.below(3) {
-                    match self.rng.below(3) {
-                        0 => c.extend([b("RANK"), self.idx()]),
-                        1 => c.extend([b("COUNT"), self.lpos_count()]),
-                        _ => c.extend([b("MAXLEN"), self.lpos_count()]),
+                    match self.rng.below(7) {
+                        0 | 1 => c.extend([b("RANK"), self.idx()]),
+                        2 | 3 => c.extend([b("COUNT"), self.lpos_count()]),
+                        4 | 5 => c.extend([b("MAXLEN"), self.lpos_count()]),
+                        _ => c.extend([b("FOO"), self.lpos_count()]),
                     }
                 }
-                return (c, Norm::NoJunk);
+                return (c, e);
             }
             19 | 20 => {
                 let (a, d) = (side(self), side(self));
                 let c = vec![b("LMOVE"), k, self.key(), a, d];
-                return (c, Norm::SkipIfSelfMoveOfOne);
+                return (c, Norm::Exact);
             }
-            21 => {
-                return (
-                    vec![b("RPOPLPUSH"), k, self.key()],
-                    Norm::SkipIfSelfMoveOfOne,
-                )
-            }
+            21 => return (vec![b("RPOPLPUSH"), k, self.key()], Norm::Exact),
             _ => {
                 let keys = self.keys(3);
                 let mut c = vec![b("LMPOP"), format!("{}", keys.len()).into_bytes()];
@@ -675,10 +660,7 @@ impl Gen {
                 if self.rng.chance(50) {
                     c.extend([b("COUNT"), self.count()]);
                 }
-                // KNOWN DIFFERENCE (tidemark bug): `LMPOP 1 k LEFT COUNT x extra` gets
-                // `ERR syntax error` from tidemark; Redis parses COUNT first and replies
-                // `ERR count should be greater than 0`. No junk is appended to LMPOP.
-                return (c, Norm::NoJunk);
+                return (c, e);
             }
         };
         (cmd, e)

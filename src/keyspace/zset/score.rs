@@ -204,6 +204,9 @@ pub fn parse_score(s: &[u8]) -> Option<f64> {
 /// A score-range bound value (Redis `zslParseRange` after the optional '('): plain strtod,
 /// so leading whitespace, overflow to ±inf and the empty string (0) are accepted.
 pub fn parse_range_value(s: &[u8]) -> Option<f64> {
+    // Redis hands the argument to strtod as a C string and checks for the NUL terminator,
+    // so the text ends at the first NUL byte (`"1\0zz"` is the bound 1).
+    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
     let start = s
         .iter()
         .position(|c| !(c.is_ascii_whitespace() || *c == 0x0b))
