@@ -194,6 +194,17 @@ fn lpos_options() {
         err("ERR value is not an integer or out of range")
     );
     assert_eq!(h.run("LPOS l a foo"), err("ERR syntax error"));
+    // Found by the differential test: the option name is checked before its value, and
+    // COUNT/MAXLEN report a non-integer with their own text (redis-server 7.0.15).
+    assert_eq!(h.run("LPOS l a FOO x"), err("ERR syntax error"));
+    assert_eq!(
+        h.run("LPOS l a COUNT x"),
+        err("ERR COUNT can't be negative")
+    );
+    assert_eq!(
+        h.run("LPOS l a MAXLEN x"),
+        err("ERR MAXLEN can't be negative")
+    );
 }
 
 #[test]
@@ -225,6 +236,15 @@ fn move_and_mpop() {
         err("ERR syntax error")
     );
     assert_eq!(h.run("LMPOP 1 l left foo 1"), err("ERR syntax error"));
+    // Found by the differential test: COUNT is parsed before anything after it.
+    assert_eq!(
+        h.run("LMPOP 1 l left count x extra"),
+        err("ERR count should be greater than 0")
+    );
+    assert_eq!(
+        h.run("LMPOP 1 l left count 1 extra"),
+        err("ERR syntax error")
+    );
     assert_eq!(h.run("LMPOP 1 nokey left"), Frame::NullArray);
     let expect = Frame::Array(vec![bulk("l"), arr(&["c", "b"])]);
     assert_eq!(h.run("LMPOP 2 nokey l RIGHT COUNT 5"), expect);

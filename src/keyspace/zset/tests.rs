@@ -161,6 +161,9 @@ fn score_parsing_follows_redis_filters() {
     assert_eq!(parse_range_value(b" 1"), Some(1.0));
     assert_eq!(parse_range_value(b""), Some(0.0));
     assert_eq!(parse_range_value(b"x"), None);
+    // strtod on a C string: the bound ends at the first NUL (redis-server 7.0.15).
+    assert_eq!(parse_range_value(b"1\0"), Some(1.0));
+    assert_eq!(parse_range_value(b"2\0zz"), Some(2.0));
     assert_eq!(ScoreBound::parse(b"(1").map(|b| b.exclusive), Some(true));
     assert!(ScoreBound::parse(b"nan").is_none());
     assert!(LexBound::parse(&Bytes::from_static(b"a")).is_none());
