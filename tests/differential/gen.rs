@@ -22,12 +22,6 @@ pub enum Norm {
     Shape,
     /// TTL-like integers: equal, or both ≥ 0 within the given tolerance.
     Tol(i64),
-    /// Byte-for-byte, but skipped when one of `args[first..first + n]` holds a set in
-    /// Redis. KNOWN DIFFERENCE (tidemark bug): Redis accepts plain sets as inputs of
-    /// ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD (members get score 1); tidemark replies
-    /// WRONGTYPE. Redis also checks the input types before parsing WEIGHTS/AGGREGATE, so
-    /// the same skip covers the resulting error-order differences.
-    SkipIfSet(usize, usize),
 }
 
 /// A small deterministic PRNG (splitmix64).

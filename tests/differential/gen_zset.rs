@@ -95,7 +95,7 @@ impl Gen {
                 let mut c = vec![b(name), self.key(), format!("{}", keys.len()).into_bytes()];
                 c.extend(keys.iter().cloned());
                 self.zcombine_opts(&mut c, keys.len(), name != "ZDIFFSTORE");
-                (c, Norm::SkipIfSet(3, keys.len()))
+                (c, Norm::Exact)
             }
             21 => {
                 let name = self.rng.pick(&["ZUNION", "ZINTER", "ZDIFF"]);
@@ -106,7 +106,7 @@ impl Gen {
                 if self.rng.chance(50) {
                     c.push(b("WITHSCORES"));
                 }
-                (c, Norm::SkipIfSet(2, keys.len()))
+                (c, Norm::Exact)
             }
             22 => {
                 let keys = self.keys(3);
@@ -116,7 +116,7 @@ impl Gen {
                 if self.rng.chance(50) {
                     c.extend([b("LIMIT"), self.count()]);
                 }
-                (c, Norm::SkipIfSet(2, n))
+                (c, Norm::Exact)
             }
             23 => {
                 let keys = self.keys(3);

@@ -2,16 +2,18 @@
 //! `zunionInterDiffGenericCommand`): numkeys, key lookup (WRONGTYPE before option
 //! parsing), then WEIGHTS / AGGREGATE SUM|MIN|MAX / WITHSCORES / LIMIT.
 //!
-//! Inputs are taken smallest first (stable by cardinality, as Redis sorts them), so SUM
-//! adds in Redis's order; weight × score and SUM results that are NaN become 0, as in
-//! Redis. What can fail: numkeys, syntax, weights, LIMIT, WRONGTYPE.
+//! Inputs may be sorted sets or plain sets (whose members count with score 1, as in
+//! Redis). Inputs are taken smallest first (stable by cardinality, as Redis sorts them),
+//! so SUM adds in Redis's order; weight × score and SUM results that are NaN become 0, as
+//! in Redis. What can fail: numkeys, syntax, weights, LIMIT, WRONGTYPE.
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
-use super::{elements_reply, get_zset, store_result};
-use crate::cmd::{count_reply, parse_i64, ExecCtx, ERR_NOT_INTEGER, ERR_SYNTAX};
+use super::{elements_reply, store_result};
+use crate::cmd::{count_reply, parse_i64, wrongtype, ExecCtx, ERR_NOT_INTEGER, ERR_SYNTAX};
+use crate::keyspace::set::SetValue;
 use crate::keyspace::zset::score::parse_score;
 use crate::keyspace::zset::ZSetValue;
 use crate::keyspace::{Db, Value};
@@ -61,9 +63,40 @@ impl Aggregate {
     }
 }
 
+/// One input: a sorted set, or a plain set whose members all have score 1.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Z(&'a ZSetValue),
+    S(&'a SetValue),
+}
+
+impl<'a> Source<'a> {
+    fn len(self) -> usize {
+        match self {
+            Source::Z(z) => z.len(),
+            Source::S(s) => s.len(),
+        }
+    }
+
+    fn score(self, member: &[u8]) -> Option<f64> {
+        match self {
+            Source::Z(z) => z.score(member),
+            Source::S(s) => s.contains(member).then_some(1.0),
+        }
+    }
+
+    /// Members with their scores, in the input's own order.
+    fn for_each(self, mut f: impl FnMut(&'a Bytes, f64)) {
+        match self {
+            Source::Z(z) => z.iter().for_each(|(m, s)| f(m, s)),
+            Source::S(s) => s.iter().for_each(|m| f(m, 1.0)),
+        }
+    }
+}
+
 /// What the command asked for after parsing.
 struct Plan<'a> {
-    sources: Vec<Option<&'a ZSetValue>>,
+    sources: Vec<Option<Source<'a>>>,
     weights: Vec<f64>,
     aggregate: Aggregate,
     with_scores: bool,
@@ -94,13 +127,17 @@ fn plan<'a>(
     let numkeys = numkeys as usize;
     let keys = &args[first..first + numkeys];
     for key in keys {
-        get_zset(db, ctx, key)?;
+        match db.get(ctx, key).map(|e| &e.value) {
+            None | Some(Value::ZSet(_)) | Some(Value::Set(_)) => {}
+            Some(_) => return Err(wrongtype()),
+        }
     }
     let db: &'a Db = db;
     let sources = keys
         .iter()
         .map(|k| match db.peek(k).map(|e| &e.value) {
-            Some(Value::ZSet(z)) => Some(z),
+            Some(Value::ZSet(z)) => Some(Source::Z(z)),
+            Some(Value::Set(s)) => Some(Source::S(s)),
             _ => None,
         })
         .collect();
@@ -159,12 +196,12 @@ fn weighted(score: f64, weight: f64) -> f64 {
 }
 
 /// Sources (with weights) ordered smallest first, stable; absent keys count as empty.
-fn by_size<'a>(p: &Plan<'a>) -> Vec<(&'a ZSetValue, f64)> {
-    let mut v: Vec<(&'a ZSetValue, f64)> = p
+fn by_size<'a>(p: &Plan<'a>) -> Vec<(Source<'a>, f64)> {
+    let mut v: Vec<(Source<'a>, f64)> = p
         .sources
         .iter()
         .zip(&p.weights)
-        .map(|(s, w)| (s.unwrap_or(empty_set()), *w))
+        .map(|(s, w)| (s.unwrap_or(Source::Z(empty_set())), *w))
         .collect();
     v.sort_by_key(|(s, _)| s.len());
     v
@@ -183,12 +220,12 @@ fn compute(p: &Plan, op: Op) -> ZSetValue {
             let mut acc: HashMap<Bytes, f64, FixedState> =
                 HashMap::with_hasher(FixedState::with_seed(3));
             for (set, w) in by_size(p) {
-                for (m, s) in set.iter() {
+                set.for_each(|m, s| {
                     let v = weighted(s, w);
                     acc.entry(m.clone())
                         .and_modify(|a| *a = p.aggregate.apply(*a, v))
                         .or_insert(v);
-                }
+                });
             }
             for (m, s) in acc {
                 out.insert(m, s);
@@ -197,27 +234,27 @@ fn compute(p: &Plan, op: Op) -> ZSetValue {
         Op::Inter => {
             let sets = by_size(p);
             let (first, w0) = sets[0];
-            'members: for (m, s) in first.iter() {
+            first.for_each(|m, s| {
                 let mut score = weighted(s, w0);
                 for &(other, w) in &sets[1..] {
                     match other.score(m) {
                         Some(o) => score = p.aggregate.apply(score, weighted(o, w)),
-                        None => continue 'members,
+                        None => return,
                     }
                 }
                 out.insert(m.clone(), score);
-            }
+            });
         }
         Op::Diff | Op::InterCard => {
             if let Some(first) = p.sources[0] {
-                for (m, s) in first.iter() {
+                first.for_each(|m, s| {
                     let elsewhere = p.sources[1..]
                         .iter()
                         .any(|o| o.is_some_and(|o| o.score(m).is_some()));
                     if !elsewhere {
                         out.insert(m.clone(), s);
                     }
-                }
+                });
             }
         }
     }
@@ -281,13 +318,10 @@ pub(crate) fn zintercard(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Fram
     };
     let sets = by_size(&p);
     let mut n = 0usize;
-    for (m, _) in sets[0].0.iter() {
-        if sets[1..].iter().all(|(o, _)| o.score(m).is_some()) {
+    sets[0].0.for_each(|m, _| {
+        if (p.limit == 0 || n < p.limit) && sets[1..].iter().all(|(o, _)| o.score(m).is_some()) {
             n += 1;
-            if n == p.limit {
-                break;
-            }
         }
-    }
+    });
     count_reply(n)
 }

@@ -399,3 +399,28 @@ proptest! {
         prop_assert_eq!(h.db.used_memory_bytes(), replayed.used_memory_bytes());
     }
 }
+
+/// Plain sets are valid inputs of the set algebra, their members scoring 1 (found by the
+/// differential test; expected replies from redis-server 7.0.15).
+#[test]
+fn plain_sets_are_inputs_with_score_one() {
+    let mut h = Harness::new();
+    h.run("SADD s a b");
+    h.run("ZADD z2 2 a 5 c");
+    h.run("SET str x");
+    assert_eq!(
+        h.run("ZUNION 2 s z2 WITHSCORES"),
+        bulks(&["b", "1", "a", "3", "c", "5"])
+    );
+    assert_eq!(
+        h.run("ZINTER 2 s z2 WEIGHTS 3 1 WITHSCORES"),
+        bulks(&["a", "5"])
+    );
+    assert_eq!(h.run("ZDIFF 2 s z2"), bulks(&["b"]));
+    assert_eq!(h.run("ZINTERCARD 2 s z2"), int(1));
+    assert_eq!(h.run("ZUNIONSTORE d 2 s z2"), int(3));
+    assert_eq!(
+        h.run("ZUNION 2 s str WEIGHTS x"),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+}
