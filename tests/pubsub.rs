@@ -39,10 +39,7 @@ fn expect_bytes(raw: &mut std::net::TcpStream, want: &[u8]) {
     raw.read_exact(&mut got).unwrap_or_else(|e| {
         panic!("reading {:?}: {e}", String::from_utf8_lossy(want));
     });
-    assert_eq!(
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(want)
-    );
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
 }
 
 #[test]
@@ -123,7 +120,10 @@ fn introspection_counts_and_info_follow_subscriptions() {
     assert_eq!(numsub, ["c1", "2", "c2", "1", "zz", "0"]);
     let numpat: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut con).unwrap();
     assert_eq!(numpat, 2);
-    let channels: Vec<String> = redis::cmd("PUBSUB").arg("CHANNELS").query(&mut con).unwrap();
+    let channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(channels, ["c1", "c2"]);
     let channels: Vec<String> = redis::cmd("PUBSUB")
         .arg("CHANNELS")
@@ -133,18 +133,30 @@ fn introspection_counts_and_info_follow_subscriptions() {
     assert_eq!(channels, ["c2"]);
     assert_eq!(info_field(&mut con, "pubsub_channels"), "2");
     assert_eq!(info_field(&mut con, "pubsub_patterns"), "2");
-    let receivers: i64 = redis::cmd("PUBLISH").arg("c1").arg("m").query(&mut con).unwrap();
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("c1")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(receivers, 4);
     sub_a.unsubscribe("c1").unwrap();
     sub_a.punsubscribe("c*").unwrap();
-    let receivers: i64 = redis::cmd("PUBLISH").arg("c1").arg("m").query(&mut con).unwrap();
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("c1")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(receivers, 2);
     drop(sub_b);
     drop(b);
     // The dropped connection's subscriptions go when its task sees the close.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let receivers: i64 = redis::cmd("PUBLISH").arg("c1").arg("m").query(&mut con).unwrap();
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg("c1")
+            .arg("m")
+            .query(&mut con)
+            .unwrap();
         if receivers == 0 {
             break;
         }
@@ -186,7 +198,11 @@ fn subscribed_mode_replies_match_redis_byte_for_byte() {
     raw.write_all(b"PSUBSCRIBE n*\r\n").unwrap();
     expect_bytes(&mut raw, b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:1\r\n");
     let mut publisher = server.client();
-    let receivers: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut publisher).unwrap();
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("hello")
+        .query(&mut publisher)
+        .unwrap();
     assert_eq!(receivers, 1);
     expect_bytes(
         &mut raw,
@@ -221,7 +237,8 @@ fn client_output_buffer_limit_in_flags_config_get_and_set() {
         .query::<()>(&mut con)
         .unwrap_err();
     assert!(
-        err.to_string().contains("Wrong number of arguments in buffer limit configuration."),
+        err.to_string()
+            .contains("Wrong number of arguments in buffer limit configuration."),
         "{err}"
     );
     let _: () = redis::cmd("CONFIG")
@@ -254,12 +271,17 @@ fn slow_subscriber_is_disconnected_and_memory_stays_bounded() {
     // A subscriber that reads its confirmation and then never reads again.
     let mut slow = server.raw();
     slow.write_all(b"SUBSCRIBE firehose\r\n").unwrap();
-    expect_bytes(&mut slow, b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n");
+    expect_bytes(
+        &mut slow,
+        b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n",
+    );
     // A healthy subscriber on the same channel keeps receiving throughout.
     let mut healthy_con = server.client();
     let mut healthy = healthy_con.as_pubsub();
     healthy.subscribe("firehose").unwrap();
-    healthy.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    healthy
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     assert_eq!(info_field(&mut publisher, "connected_clients"), "3");
     let rss_before = rss_kib(&server);
     let payload = vec![b'x'; PAYLOAD_BYTES];
@@ -280,7 +302,10 @@ fn slow_subscriber_is_disconnected_and_memory_stays_bounded() {
     }
     let dropped_after = dropped_after.expect("the slow subscriber was never dropped");
     // Kernel socket buffers absorb some megabytes before the 1 MiB limit is reached.
-    assert!(dropped_after < 400, "dropped only after {dropped_after} messages");
+    assert!(
+        dropped_after < 400,
+        "dropped only after {dropped_after} messages"
+    );
     let rss_after = rss_kib(&server);
     assert!(
         rss_after < rss_before + 64 * 1024,

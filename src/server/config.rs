@@ -267,8 +267,7 @@ impl ClientOutputBufferLimits {
                 "pubsub" => &mut updated.pubsub,
                 _ => {
                     return Err(
-                        "Invalid client class specified in buffer limit configuration."
-                            .to_string(),
+                        "Invalid client class specified in buffer limit configuration.".to_string(),
                     )
                 }
             };
@@ -281,9 +280,10 @@ impl ClientOutputBufferLimits {
                         soft_seconds,
                     }
                 }
-                _ => {
-                    return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())
-                }
+                _ => return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .to_string(),
+                ),
             }
         }
         *self = updated;

@@ -47,8 +47,8 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
 
 /// Container commands whose name in errors is `name|subcommand` (Redis 7 `fullname`).
 const CONTAINER_COMMANDS: &[&str] = &[
-    "client", "config", "command", "slowlog", "function", "script", "object", "pubsub",
-    "memory", "acl", "cluster", "latency", "module", "xinfo", "xgroup",
+    "client", "config", "command", "slowlog", "function", "script", "object", "pubsub", "memory",
+    "acl", "cluster", "latency", "module", "xinfo", "xgroup",
 ];
 
 const PUBSUB_HELP: &[&str] = &[
@@ -151,11 +151,7 @@ impl ClientPubSub {
         let Some(outbox) = &self.outbox else {
             return Vec::new();
         };
-        outbox
-            .take(u64::MAX)
-            .iter()
-            .map(message_frame)
-            .collect()
+        outbox.take(u64::MAX).iter().map(message_frame).collect()
     }
 
     fn subscribe(&mut self, kind: Kind, names: &[Bytes]) -> Vec<Frame> {
@@ -167,8 +163,7 @@ impl ClientPubSub {
         };
         for name in names {
             if self.set(kind).insert(name.clone()) {
-                self.registry
-                    .subscribe(kind, name, self.client_id, &outbox);
+                self.registry.subscribe(kind, name, self.client_id, &outbox);
             }
             frames.push(confirmation(reply, Some(name), self.subscriptions()));
         }
@@ -356,11 +351,12 @@ pub async fn read_or_deliver<S: Stream>(
                 encode(&message_frame(message), &mut out);
             }
             drop(messages);
-            let written = futures_lite::future::or(async { Some(stream.write_all(out).await) }, async {
-                outbox.wait_closed().await;
-                None
-            })
-            .await;
+            let written =
+                futures_lite::future::or(async { Some(stream.write_all(out).await) }, async {
+                    outbox.wait_closed().await;
+                    None
+                })
+                .await;
             match written {
                 Some((Ok(()), _)) => continue,
                 Some((Err(error), _)) => return (Err(error), input.unwrap_or_default()),
@@ -369,10 +365,14 @@ pub async fn read_or_deliver<S: Stream>(
         }
         if !pubsub.is_subscribed() {
             // Nothing more can arrive: a plain read, never cancelled.
-            let buf = input.take().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES));
+            let buf = input
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES));
             return stream.read(buf).await;
         }
-        let buf = input.take().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES));
+        let buf = input
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES));
         let read = futures_lite::future::or(async { Some(stream.read(buf).await) }, async {
             outbox.wait_ready().await;
             None

@@ -78,7 +78,9 @@ pub struct Outbox {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Outbox {
@@ -216,7 +218,13 @@ pub struct Registry {
 
 impl Registry {
     /// Adds client `client_id` (with its outbox) to `name`; false if it was there already.
-    pub fn subscribe(&self, kind: Kind, name: &Bytes, client_id: u64, outbox: &Arc<Outbox>) -> bool {
+    pub fn subscribe(
+        &self,
+        kind: Kind,
+        name: &Bytes,
+        client_id: u64,
+        outbox: &Arc<Outbox>,
+    ) -> bool {
         let mut inner = lock(&self.inner);
         let subscribers = inner.map(kind).entry(name.clone()).or_default();
         subscribers.insert(client_id, outbox.clone()).is_none()
@@ -304,7 +312,8 @@ impl Registry {
     /// INFO `pubsub_channels`, `pubsub_patterns`: active channels and patterns.
     pub fn counts(&self) -> (usize, usize) {
         let inner = lock(&self.inner);
-        let active = |map: &BTreeMap<Bytes, Subscribers>| map.values().filter(|s| live(s) > 0).count();
+        let active =
+            |map: &BTreeMap<Bytes, Subscribers>| map.values().filter(|s| live(s) > 0).count();
         (active(&inner.channels), active(&inner.patterns))
     }
 }

@@ -51,7 +51,10 @@ fn publish_reaches_channel_then_pattern_subscribers_and_counts_each_delivery() {
     );
     assert_eq!(
         two.take(u64::MAX),
-        vec![message(Some("n?ws"), "news", "hi"), message(None, "other", "x")]
+        vec![
+            message(Some("n?ws"), "news", "hi"),
+            message(None, "other", "x")
+        ]
     );
     assert_eq!(one.pending_bytes(), 0);
 }
@@ -136,7 +139,11 @@ fn soft_limit_closes_only_after_soft_seconds_and_resets_when_drained() {
 fn take_is_bounded_but_makes_progress() {
     let outbox = Outbox::new();
     for i in 0..10 {
-        outbox.push(message(None, "c", &i.to_string()), &unlimited(), Duration::ZERO);
+        outbox.push(
+            message(None, "c", &i.to_string()),
+            &unlimited(),
+            Duration::ZERO,
+        );
     }
     let each = message(None, "c", "0").size_bytes();
     assert_eq!(outbox.take(1).len(), 1);

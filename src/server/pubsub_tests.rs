@@ -120,13 +120,19 @@ fn unsubscribe_without_subscriptions_replies_nil_and_zero() {
 fn subscribed_mode_refuses_other_commands_and_pings_as_arrays() {
     let w = World::new();
     let mut a = w.client(1);
-    assert!(w.run(&mut a, "GET x").is_none(), "not subscribed: runs normally");
+    assert!(
+        w.run(&mut a, "GET x").is_none(),
+        "not subscribed: runs normally"
+    );
     w.run(&mut a, "SUBSCRIBE c");
     let refused = |name: &str| {
         Frame::error(format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
     };
     assert_eq!(w.one(&mut a, "GET x"), refused("get"));
-    assert_eq!(w.one(&mut a, "CONFIG GET maxclients"), refused("config|get"));
+    assert_eq!(
+        w.one(&mut a, "CONFIG GET maxclients"),
+        refused("config|get")
+    );
     assert_eq!(w.one(&mut a, "ECHO x"), refused("echo"));
     assert_eq!(w.one(&mut a, "PUBLISH c x"), refused("publish"));
     assert_eq!(w.one(&mut a, "PING"), push(&[b("pong"), b("")]));
@@ -144,17 +150,29 @@ fn pubsub_introspection_matches_redis() {
     let mut p = w.client(2);
     assert_eq!(
         w.one(&mut p, "PUBSUB NUMSUB c1 c2 zz"),
-        push(&[b("c1"), Frame::Integer(1), b("c2"), Frame::Integer(1), b("zz"), Frame::Integer(0)])
+        push(&[
+            b("c1"),
+            Frame::Integer(1),
+            b("c2"),
+            Frame::Integer(1),
+            b("zz"),
+            Frame::Integer(0)
+        ])
     );
     assert_eq!(w.one(&mut p, "PUBSUB numsub"), push(&[]));
     assert_eq!(w.one(&mut p, "PUBSUB NUMPAT"), Frame::Integer(2));
     assert_eq!(w.one(&mut p, "PUBSUB CHANNELS"), push(&[b("c1"), b("c2")]));
     assert_eq!(w.one(&mut p, "PUBSUB CHANNELS c1*"), push(&[b("c1")]));
     assert_eq!(w.one(&mut p, "PUBSUB SHARDCHANNELS"), push(&[]));
-    assert_eq!(w.one(&mut p, "PUBSUB SHARDNUMSUB a"), push(&[b("a"), Frame::Integer(0)]));
+    assert_eq!(
+        w.one(&mut p, "PUBSUB SHARDNUMSUB a"),
+        push(&[b("a"), Frame::Integer(0)])
+    );
     assert_eq!(
         w.one(&mut p, "PUBSUB CHANNELS a b"),
-        Frame::error("ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.")
+        Frame::error(
+            "ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP."
+        )
     );
     assert_eq!(
         w.one(&mut p, "PUBSUB NUMPAT x"),
@@ -180,16 +198,29 @@ fn pubsub_introspection_matches_redis() {
 #[test]
 fn publish_uses_the_configured_pubsub_limit() {
     let w = World::new();
-    w.node.config.write().unwrap().client_output_buffer_limit.pubsub.hard_bytes = 1000;
+    w.node
+        .config
+        .write()
+        .unwrap()
+        .client_output_buffer_limit
+        .pubsub
+        .hard_bytes = 1000;
     let mut a = w.client(1);
     w.run(&mut a, "SUBSCRIBE c");
     let mut p = w.client(2);
     let big = format!("PUBLISH c {}", "x".repeat(600));
     assert_eq!(w.one(&mut p, &big), Frame::Integer(1));
-    assert_eq!(w.one(&mut p, &big), Frame::Integer(1), "this push closes it");
+    assert_eq!(
+        w.one(&mut p, &big),
+        Frame::Integer(1),
+        "this push closes it"
+    );
     assert_eq!(w.one(&mut p, &big), Frame::Integer(0));
     assert!(a.outbox.as_ref().unwrap().is_closed());
-    assert_eq!(w.one(&mut p, "PUBSUB NUMSUB c"), push(&[b("c"), Frame::Integer(0)]));
+    assert_eq!(
+        w.one(&mut p, "PUBSUB NUMSUB c"),
+        push(&[b("c"), Frame::Integer(0)])
+    );
 }
 
 #[test]
@@ -201,15 +232,35 @@ fn client_output_buffer_limit_parses_like_redis() {
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
     );
     limits.apply(&["pubsub", "1mb", "512kb", "30"]).unwrap();
-    limits.apply(&["replica", "1", "1", "1", "normal", "5", "6", "7"]).unwrap();
-    assert_eq!(limits.to_string(), "normal 5 6 7 slave 1 1 1 pubsub 1048576 524288 30");
+    limits
+        .apply(&["replica", "1", "1", "1", "normal", "5", "6", "7"])
+        .unwrap();
+    assert_eq!(
+        limits.to_string(),
+        "normal 5 6 7 slave 1 1 1 pubsub 1048576 524288 30"
+    );
     let before = limits;
     for (words, error) in [
-        (&["pubsub", "1mb", "512kb"][..], "Wrong number of arguments in buffer limit configuration."),
-        (&["foo", "1", "1", "1"][..], "Invalid client class specified in buffer limit configuration."),
-        (&["pubsub", "x", "1", "1"][..], "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
-        (&["pubsub", "1", "1", "-1"][..], "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
-        (&["normal", "9", "9", "9", "pubsub", "x", "1", "1"][..], "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
+        (
+            &["pubsub", "1mb", "512kb"][..],
+            "Wrong number of arguments in buffer limit configuration.",
+        ),
+        (
+            &["foo", "1", "1", "1"][..],
+            "Invalid client class specified in buffer limit configuration.",
+        ),
+        (
+            &["pubsub", "x", "1", "1"][..],
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+        ),
+        (
+            &["pubsub", "1", "1", "-1"][..],
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+        ),
+        (
+            &["normal", "9", "9", "9", "pubsub", "x", "1", "1"][..],
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+        ),
     ] {
         assert_eq!(limits.apply(words), Err(error.to_string()));
         assert_eq!(limits, before, "all or nothing");
