@@ -97,8 +97,13 @@ fn introspection_counts_and_info_follow_subscriptions() {
     let mut b = server.client();
     let mut sub_a = a.as_pubsub();
     let mut sub_b = b.as_pubsub();
-    sub_a.subscribe(&["c1", "c2"]).unwrap();
-    sub_a.psubscribe(&["c*", "d?"]).unwrap();
+    // One name a call: the sync redis-rs PubSub reads one confirmation per call.
+    for channel in ["c1", "c2"] {
+        sub_a.subscribe(channel).unwrap();
+    }
+    for pattern in ["c*", "d?"] {
+        sub_a.psubscribe(pattern).unwrap();
+    }
     sub_b.subscribe("c1").unwrap();
     sub_b.psubscribe("c*").unwrap();
     let mut con = server.client();

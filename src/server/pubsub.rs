@@ -170,8 +170,9 @@ impl ClientPubSub {
         frames
     }
 
+    /// Unsubscribes first, then drains the outbox, then confirms: whatever was published
+    /// before the unsubscription took effect is sent before its confirmation.
     fn unsubscribe(&mut self, kind: Kind, names: &[Bytes]) -> Vec<Frame> {
-        let mut frames = self.drain_frames();
         let reply = match kind {
             Kind::Channel => "unsubscribe",
             Kind::Pattern => "punsubscribe",
@@ -181,14 +182,23 @@ impl ClientPubSub {
         } else {
             names.to_vec()
         };
+        let mut removed = Vec::with_capacity(names.len());
         for name in &names {
-            if self.set(kind).remove(name) {
+            let was_there = self.set(kind).remove(name);
+            if was_there {
                 self.registry.unsubscribe(kind, name, self.client_id);
             }
-            frames.push(confirmation(reply, Some(name), self.subscriptions()));
+            removed.push(was_there);
+        }
+        let mut frames = self.drain_frames();
+        // Each confirmation carries the count right after its own name was dropped.
+        let mut count = self.subscriptions() + removed.iter().filter(|r| **r).count();
+        for (name, was_there) in names.iter().zip(removed) {
+            count -= usize::from(was_there);
+            frames.push(confirmation(reply, Some(name), count));
         }
         if names.is_empty() {
-            frames.push(confirmation(reply, None, self.subscriptions()));
+            frames.push(confirmation(reply, None, count));
         }
         frames
     }
