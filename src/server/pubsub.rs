@@ -228,6 +228,9 @@ pub fn handle<C: Clock>(
     spec: &CommandSpec,
     args: &[Bytes],
 ) -> Option<Vec<Frame>> {
+    if !pubsub.is_subscribed() && spec.group != "pubsub" {
+        return None; // the common case, kept cheap: not subscribed, not a pub/sub command
+    }
     if pubsub.is_subscribed() {
         if !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
             return Some(vec![Frame::error(format!(

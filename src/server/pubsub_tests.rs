@@ -266,3 +266,18 @@ fn client_output_buffer_limit_parses_like_redis() {
         assert_eq!(limits, before, "all or nothing");
     }
 }
+
+#[test]
+fn client_output_buffer_limit_lines_in_a_config_file_apply_in_order() {
+    let mut config = Config::default();
+    let text =
+        "client-output-buffer-limit pubsub 1mb 1mb 0\nclient-output-buffer-limit normal 1 2 3\n";
+    crate::server::cli::parse_config_text("t.conf", text, &mut config).unwrap();
+    assert_eq!(
+        config.client_output_buffer_limit.to_string(),
+        "normal 1 2 3 slave 268435456 67108864 60 pubsub 1048576 1048576 0"
+    );
+    let bad = "client-output-buffer-limit pubsub 1mb\n";
+    let error = crate::server::cli::parse_config_text("t.conf", bad, &mut config).unwrap_err();
+    assert!(error.to_string().contains("t.conf:1"), "{error}");
+}
