@@ -17,6 +17,7 @@ mod hashes;
 mod introspect;
 mod keys;
 mod lists;
+mod pubsub;
 pub mod rewrite;
 mod sets;
 mod strings;

@@ -238,6 +238,11 @@ fn config_params(config: &Config) -> Vec<(&'static str, String)> {
         ("save", String::new()),
         ("databases", "1".to_string()),
         ("maxmemory", "0".to_string()),
+        // Pub/Sub output limits (src/server/pubsub.rs).
+        (
+            "client-output-buffer-limit",
+            config.client_output_buffer_limit.to_string(),
+        ),
     ]
 }
 
@@ -312,6 +317,10 @@ fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
                 .ok_or_else(|| "argument must be a memory value".to_string())?
         }
         "save" => {}
+        "client-output-buffer-limit" => {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            config.client_output_buffer_limit.apply(&words)?
+        }
         _ => return Err("can't set immutable config".to_string()),
     }
     Ok(())

@@ -149,6 +149,13 @@ pub const SETTINGS: &[Setting] = &[
         "Longest wait for a command sent to another shard [default: 5000]",
         set_cross_shard_timeout_ms,
     ),
+    Setting {
+        name: "client-output-buffer-limit",
+        value_name: "CLASS HARD SOFT SECONDS",
+        help: "Disconnect clients whose output exceeds HARD, or SOFT for SECONDS; classes normal, replica, pubsub [default: pubsub 32mb 8mb 60]",
+        multi: true,
+        apply: set_client_output_buffer_limit,
+    },
     s(
         "cross-shard-queue-len",
         "N",
@@ -297,7 +304,12 @@ pub fn parse_config_text(source: &str, text: &str, config: &mut Config) -> Resul
 
 /// Adds the values of multi-word setting `name`, parsed into `more`, to `config`.
 fn append_multi(name: &str, config: &mut Config, more: Config) {
-    assert_eq!(name, "save", "save is the only multi-word setting");
+    if name == "client-output-buffer-limit" {
+        // Each line sets its own classes on top of the earlier ones (already in `more`).
+        config.client_output_buffer_limit = more.client_output_buffer_limit;
+        return;
+    }
+    assert_eq!(name, "save", "save is the only other multi-word setting");
     if more.save.is_empty() {
         config.save.clear();
     } else {
@@ -603,6 +615,12 @@ fn set_cross_shard_timeout_ms(c: &mut Config, v: &[String]) -> Result<(), String
 fn set_cross_shard_queue_len(c: &mut Config, v: &[String]) -> Result<(), String> {
     c.cross_shard_queue_len = int_in(v, 1, CROSS_SHARD_QUEUE_LEN_MAX)? as usize;
     Ok(())
+}
+
+fn set_client_output_buffer_limit(c: &mut Config, v: &[String]) -> Result<(), String> {
+    let joined = v.join(" ");
+    let words: Vec<&str> = joined.split_whitespace().collect();
+    c.client_output_buffer_limit.apply(&words)
 }
 
 #[cfg(test)]

@@ -127,6 +127,9 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u64,
     /// `auto-aof-rewrite-min-size`: no automatic rewrite below this AOF size, in bytes.
     pub auto_aof_rewrite_min_size: u64,
+    /// `client-output-buffer-limit`: per-class output buffer limits (Pub/Sub enforces the
+    /// `pubsub` class, src/server/pubsub.rs; the others are stored and reported).
+    pub client_output_buffer_limit: ClientOutputBufferLimits,
     /// Test-only defects; see [`Defects`].
     pub defects: Defects,
 }
@@ -155,6 +158,7 @@ impl Default for Config {
             save: vec![(3600, 1), (300, 100), (60, 10_000)],
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            client_output_buffer_limit: ClientOutputBufferLimits::default(),
             defects: Defects::default(),
         }
     }
@@ -183,5 +187,106 @@ impl Config {
         } else {
             format!("{}:{}", self.bind, self.port)
         }
+    }
+}
+
+/// One class's output buffer limit (Redis `client-output-buffer-limit <class> <hard>
+/// <soft> <soft seconds>`): a client whose pending output exceeds `hard_bytes`, or stays
+/// above `soft_bytes` for more than `soft_seconds`, is disconnected. 0 disables a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputBufferLimit {
+    /// Hard limit, bytes (0 = none).
+    pub hard_bytes: u64,
+    /// Soft limit, bytes (0 = none).
+    pub soft_bytes: u64,
+    /// How long the soft limit may be exceeded, seconds.
+    pub soft_seconds: u64,
+}
+
+/// `client-output-buffer-limit` for the three Redis client classes. Defaults are Redis 7's:
+/// `normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOutputBufferLimits {
+    /// Ordinary clients (stored only).
+    pub normal: OutputBufferLimit,
+    /// Replicas (stored only; tidemark has no replication).
+    pub replica: OutputBufferLimit,
+    /// Clients subscribed to Pub/Sub channels or patterns (enforced).
+    pub pubsub: OutputBufferLimit,
+}
+
+impl Default for ClientOutputBufferLimits {
+    fn default() -> ClientOutputBufferLimits {
+        let limit = |hard_bytes, soft_bytes, soft_seconds| OutputBufferLimit {
+            hard_bytes,
+            soft_bytes,
+            soft_seconds,
+        };
+        ClientOutputBufferLimits {
+            normal: limit(0, 0, 0),
+            replica: limit(256 * 1024 * 1024, 64 * 1024 * 1024, 60),
+            pubsub: limit(32 * 1024 * 1024, 8 * 1024 * 1024, 60),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientOutputBufferLimits {
+    /// Redis's CONFIG GET form: `normal 0 0 0 slave … pubsub …` (bytes).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let classes = [
+            ("normal", self.normal),
+            ("slave", self.replica),
+            ("pubsub", self.pubsub),
+        ];
+        for (i, (name, l)) in classes.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(
+                f,
+                "{sep}{name} {} {} {}",
+                l.hard_bytes, l.soft_bytes, l.soft_seconds
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl ClientOutputBufferLimits {
+    /// Applies `<class> <hard> <soft> <soft seconds>` groups (words already split, as in
+    /// redis.conf or one CONFIG SET value) on top of `self`; all or nothing. Classes:
+    /// `normal`, `replica`/`slave`, `pubsub`; sizes accept memory units (`32mb`). Errors
+    /// are Redis 7's texts.
+    pub fn apply(&mut self, words: &[&str]) -> Result<(), String> {
+        if words.is_empty() || words.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".to_string());
+        }
+        let mut updated = *self;
+        for group in words.chunks(4) {
+            let slot = match group[0].to_ascii_lowercase().as_str() {
+                "normal" => &mut updated.normal,
+                "replica" | "slave" => &mut updated.replica,
+                "pubsub" => &mut updated.pubsub,
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".to_string(),
+                    )
+                }
+            };
+            let memory = crate::server::cli::parse_memory;
+            match (memory(group[1]), memory(group[2]), group[3].parse::<u64>()) {
+                (Some(hard_bytes), Some(soft_bytes), Ok(soft_seconds)) => {
+                    *slot = OutputBufferLimit {
+                        hard_bytes,
+                        soft_bytes,
+                        soft_seconds,
+                    }
+                }
+                _ => return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .to_string(),
+                ),
+            }
+        }
+        *self = updated;
+        Ok(())
     }
 }

@@ -51,6 +51,8 @@ pub struct Client {
     pub peer: String,
     /// SELECTed database (only 0 exists).
     pub db_index: u32,
+    /// Pub/Sub subscriptions and outbox (src/server/pubsub.rs); dropping unsubscribes.
+    pub pubsub: crate::server::pubsub::ClientPubSub,
 }
 
 /// Accepts connections forever, one task per connection.
@@ -104,12 +106,14 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         array_len_max: config.proto_max_multibulk_len,
         ..ParseLimits::default()
     };
+    let client_id = node.next_client_id.fetch_add(1, Ordering::SeqCst);
     let mut client = Client {
-        id: node.next_client_id.fetch_add(1, Ordering::SeqCst),
+        id: client_id,
         name: None,
         authenticated: config.requirepass.is_none(),
         peer,
         db_index: 0,
+        pubsub: crate::server::pubsub::ClientPubSub::new(node.pubsub.clone(), client_id),
     };
     let router = Router {
         shard: &shard,
@@ -173,6 +177,13 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                         needs_ack: lsn.is_some(),
                     });
                 }
+                // Pub/Sub: several replies ((P)(UN)SUBSCRIBE).
+                Outcome::Many(frames) => {
+                    batch.extend(frames.into_iter().map(|frame| Pending {
+                        frame,
+                        needs_ack: false,
+                    }));
+                }
                 Outcome::Close(frame) => {
                     batch.push(Pending {
                         frame,
@@ -209,7 +220,13 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         if close {
             return;
         }
-        let (result, buf) = stream.read(std::mem::take(&mut input)).await;
+        // Pub/Sub: a subscriber also receives published messages while idle.
+        let (result, buf) = crate::server::pubsub::read_or_deliver(
+            &client.pubsub,
+            &mut stream,
+            std::mem::take(&mut input),
+        )
+        .await;
         input = buf;
         match result {
             Ok(0) | Err(_) => return,
@@ -236,6 +253,8 @@ enum Outcome {
     Local(Frame, Option<u64>),
     /// A reply after which the connection closes (QUIT).
     Close(Frame),
+    /// Several replies, in order (Pub/Sub (P)(UN)SUBSCRIBE).
+    Many(Vec<Frame>),
 }
 
 async fn run_command<I: Io>(
@@ -252,6 +271,11 @@ async fn run_command<I: Io>(
     }
     if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
         return Outcome::Reply(Frame::error("NOAUTH Authentication required."));
+    }
+    // Pub/Sub (src/server/pubsub.rs): subscribed-mode refusals, then the pub/sub commands.
+    let io = &router.shard.io;
+    if let Some(frames) = crate::server::pubsub::handle(io, node, &mut client.pubsub, spec, &args) {
+        return Outcome::Many(frames);
     }
     if spec.route == Route::Connection {
         return match admin::handle(router, node, client, spec, &args).await {

@@ -115,11 +115,13 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
         "persistence" => render_persistence(out, node, &config, stats, now_ms),
         "stats" => write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n",
             node.total_connections.load(Ordering::SeqCst),
             sum(stats, |s| s.commands_processed),
             node.rejected_connections.load(Ordering::SeqCst),
             sum(stats, |s| s.expired_keys),
+            node.pubsub.counts().0,
+            node.pubsub.counts().1,
         ),
         "keyspace" => {
             let keys = sum(stats, |s| s.keys);

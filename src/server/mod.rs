@@ -19,6 +19,8 @@ pub mod conn;
 pub mod info;
 pub mod misc;
 pub mod persistence;
+pub mod pubsub;
+pub mod pubsub_registry;
 pub mod snapshot;
 
 use std::rc::Rc;
@@ -62,6 +64,8 @@ pub struct Node {
     pub snapshot: snapshot::SnapshotState,
     /// AOF manifest and rewrite state (src/server/persistence.rs).
     pub persistence: persistence::Persistence,
+    /// Pub/Sub subscriptions of every client on every shard (src/server/pubsub.rs).
+    pub pubsub: Arc<pubsub_registry::Registry>,
     /// This node itself, so a command handler holding `&Node` can start a background task
     /// (BGREWRITEAOF) that outlives it.
     me: std::sync::Weak<Node>,
@@ -130,6 +134,7 @@ impl Node {
             start_ms: AtomicU64::new(0),
             snapshot: snapshot::SnapshotState::default(),
             persistence: persistence::Persistence::default(),
+            pubsub: Arc::default(),
         })
     }
 
