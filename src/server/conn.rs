@@ -21,10 +21,11 @@ use bytes::Bytes;
 
 use crate::cmd::{self, Route};
 use crate::io::{Io, Listener, Stream};
-use crate::resp::encode::encode;
+use crate::resp::encode::encode_as;
 use crate::resp::parse::{ParseLimits, RequestParser};
-use crate::resp::Frame;
+use crate::resp::{Frame, Protocol};
 use crate::server::admin::{self, AdminOutcome};
+use crate::server::clients::ClientShared;
 use crate::server::Node;
 use crate::shard::route::Router;
 use crate::shard::state::Shard;
@@ -43,8 +44,11 @@ pub const ACCEPT_RETRY_DELAY_MS: u64 = 10;
 pub struct Client {
     /// CLIENT ID.
     pub id: u64,
-    /// CLIENT SETNAME.
-    pub name: Option<String>,
+    /// RESP2 until `HELLO 3` (src/resp/resp3.rs reshapes replies for RESP3).
+    pub protocol: Protocol,
+    /// This client's entry in the node's registry: name, CLIENT LIST fields, kill flag
+    /// (src/server/clients.rs).
+    pub shared: Arc<ClientShared>,
     /// Whether AUTH succeeded (or no password is set).
     pub authenticated: bool,
     /// Peer address, `ip:port`.
@@ -55,6 +59,7 @@ pub struct Client {
 
 /// Accepts connections forever, one task per connection.
 pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: I::Listener) {
+    let laddr = listener.local_addr();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -69,8 +74,9 @@ pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: 
                 node.total_connections.fetch_add(1, Ordering::SeqCst);
                 let task_shard = shard.clone();
                 let task_node = node.clone();
+                let laddr = laddr.clone();
                 shard.io.spawn_local(async move {
-                    serve(task_shard, task_node.clone(), stream, peer).await;
+                    serve(task_shard, task_node.clone(), stream, peer, laddr).await;
                     task_node.connected_clients.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -95,18 +101,31 @@ async fn reject<S: Stream>(mut stream: S) {
 struct Pending {
     frame: Frame,
     needs_ack: bool,
+    /// The client's protocol when the command finished (HELLO switches it mid-batch).
+    protocol: Protocol,
 }
 
-async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Stream, peer: String) {
+async fn serve<I: Io>(
+    shard: Rc<Shard<I>>,
+    node: Arc<Node>,
+    mut stream: I::Stream,
+    peer: String,
+    laddr: String,
+) {
     let config = node.config();
     let limits = ParseLimits {
         bulk_len_max_bytes: config.proto_max_bulk_len,
         array_len_max: config.proto_max_multibulk_len,
         ..ParseLimits::default()
     };
+    let id = node.next_client_id.fetch_add(1, Ordering::SeqCst);
+    let now_ms = shard.io.wall_clock_ms();
+    let shared = Arc::new(ClientShared::new(id, peer.clone(), laddr, now_ms));
+    let _registration = node.clients.register(shared.clone());
     let mut client = Client {
-        id: node.next_client_id.fetch_add(1, Ordering::SeqCst),
-        name: None,
+        id,
+        protocol: Protocol::Resp2,
+        shared,
         authenticated: config.requirepass.is_none(),
         peer,
         db_index: 0,
@@ -128,6 +147,11 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         let mut close = false;
         let mut ack_lsn: Option<u64> = None;
         while batch.len() < PIPELINE_BATCH_COMMANDS_MAX {
+            // CLIENT KILL (src/server/clients.rs): write what is done, then close.
+            if client.shared.is_killed() {
+                close = true;
+                break;
+            }
             let next = match deferred.take() {
                 Some(args) => Ok(Some(args)),
                 None => parser.next_command(),
@@ -139,6 +163,7 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                     batch.push(Pending {
                         frame: error.to_frame(),
                         needs_ack: false,
+                        protocol: client.protocol,
                     });
                     close = true;
                     break;
@@ -165,18 +190,21 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                 Outcome::Reply(frame) => batch.push(Pending {
                     frame,
                     needs_ack: false,
+                    protocol: client.protocol,
                 }),
                 Outcome::Local(frame, lsn) => {
                     ack_lsn = ack_lsn.max(lsn);
                     batch.push(Pending {
                         frame,
                         needs_ack: lsn.is_some(),
+                        protocol: client.protocol,
                     });
                 }
                 Outcome::Close(frame) => {
                     batch.push(Pending {
                         frame,
                         needs_ack: false,
+                        protocol: client.protocol,
                     });
                     close = true;
                     break;
@@ -193,7 +221,7 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
             // Step 4: write.
             output.clear();
             for pending in batch.drain(..) {
-                encode(&pending.frame, &mut output);
+                encode_as(&pending.frame, pending.protocol, &mut output);
             }
             let (result, buf) = stream.write_all(std::mem::take(&mut output)).await;
             output = buf;
@@ -209,7 +237,11 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         if close {
             return;
         }
-        let (result, buf) = stream.read(std::mem::take(&mut input)).await;
+        // CLIENT KILL from any shard wakes this read (src/server/clients.rs).
+        let read = stream.read(std::mem::take(&mut input));
+        let Some((result, buf)) = client.shared.until_killed(read).await else {
+            return;
+        };
         input = buf;
         match result {
             Ok(0) | Err(_) => return,
@@ -238,7 +270,31 @@ enum Outcome {
     Close(Frame),
 }
 
+/// Runs one command with the CLIENT-registry bookkeeping (src/server/clients.rs) and the
+/// RESP3 reply shape (src/resp/resp3.rs) around it.
 async fn run_command<I: Io>(
+    router: &Router<'_, I>,
+    node: &Arc<Node>,
+    client: &mut Client,
+    args: Vec<Bytes>,
+) -> Outcome {
+    let shape = crate::resp::resp3::reply_shape(&args);
+    client
+        .shared
+        .begin_command(router.shard.io.wall_clock_ms(), &args);
+    let outcome = run_command_unshaped(router, node, client, args).await;
+    client.shared.end_command(client);
+    if client.protocol != Protocol::Resp3 {
+        return outcome;
+    }
+    match outcome {
+        Outcome::Reply(frame) => Outcome::Reply(shape.apply(frame)),
+        Outcome::Local(frame, lsn) => Outcome::Local(shape.apply(frame), lsn),
+        Outcome::Close(frame) => Outcome::Close(frame),
+    }
+}
+
+async fn run_command_unshaped<I: Io>(
     router: &Router<'_, I>,
     node: &Arc<Node>,
     client: &mut Client,
@@ -250,7 +306,7 @@ async fn run_command<I: Io>(
     if let Err(error) = cmd::check_arity(spec, args.len()) {
         return Outcome::Reply(error);
     }
-    if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
+    if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit" | "reset") {
         return Outcome::Reply(Frame::error("NOAUTH Authentication required."));
     }
     if spec.route == Route::Connection {
