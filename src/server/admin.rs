@@ -9,7 +9,6 @@ use bytes::Bytes;
 use crate::cmd::{self, CommandSpec};
 use crate::io::Io;
 use crate::resp::{Frame, Protocol};
-use crate::server::config::Config;
 use crate::server::conn::Client;
 use crate::server::{info, Node};
 use crate::shard::route::Router;
@@ -46,7 +45,8 @@ pub async fn handle<I: Io>(
             let now_ms = router.shard.io.wall_clock_ms();
             crate::server::clients::command(&node.clients, client, args, now_ms)
         }
-        "config" => config_command(node, args),
+        // CONFIG GET/SET with Redis 7 parameter names (src/server/config_params.rs).
+        "config" => crate::server::config_params::command(node, args),
         "info" => info::info(router, node, args).await,
         "command" => cmd::command_command(args),
         "save" | "bgsave" | "lastsave" => {
@@ -178,127 +178,4 @@ fn hello(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
         ("role", Frame::bulk("master")),
         ("modules", Frame::Array(Vec::new())),
     ])
-}
-
-/// Settings that CONFIG GET reports, with their current value.
-fn config_params(config: &Config) -> Vec<(&'static str, String)> {
-    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-    vec![
-        ("bind", config.bind.clone()),
-        ("port", config.port.to_string()),
-        ("dir", config.dir.display().to_string()),
-        ("dbfilename", config.dbfilename.clone()),
-        ("appendonly", yes_no(config.appendonly)),
-        ("appenddirname", config.appenddirname.clone()),
-        ("appendfsync", config.appendfsync.as_str().to_string()),
-        (
-            "aof-fsync-timeout-ms",
-            config.aof_fsync_timeout_ms.to_string(),
-        ),
-        (
-            "auto-aof-rewrite-percentage",
-            config.auto_aof_rewrite_percentage.to_string(),
-        ),
-        (
-            "auto-aof-rewrite-min-size",
-            config.auto_aof_rewrite_min_size.to_string(),
-        ),
-        (
-            "requirepass",
-            config.requirepass.clone().unwrap_or_default(),
-        ),
-        ("maxclients", config.maxclients.to_string()),
-        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
-        ("hz", config.hz.to_string()),
-        ("loglevel", config.loglevel.clone()),
-        ("logfile", config.logfile.clone()),
-        ("shards", config.shards.to_string()),
-        (
-            "cross-shard-timeout-ms",
-            config.cross_shard_timeout_ms.to_string(),
-        ),
-        (
-            "cross-shard-queue-len",
-            config.cross_shard_queue_len.to_string(),
-        ),
-        ("save", String::new()),
-        ("databases", "1".to_string()),
-        ("maxmemory", "0".to_string()),
-    ]
-}
-
-fn config_command(node: &Node, args: &[Bytes]) -> Frame {
-    let sub = args[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"get" if args.len() >= 3 => {
-            let config = node.config();
-            let mut out = Vec::new();
-            for (name, value) in config_params(&config) {
-                let wanted = args[2..].iter().any(|p| {
-                    crate::keyspace::glob::glob_match(&p.to_ascii_lowercase(), name.as_bytes())
-                });
-                if wanted {
-                    out.push(Frame::bulk(name));
-                    out.push(Frame::bulk(value));
-                }
-            }
-            Frame::Array(out)
-        }
-        b"set" if args.len() >= 4 && args.len() % 2 == 0 => config_set(node, &args[2..]),
-        b"resetstat" if args.len() == 2 => Frame::ok(),
-        _ => Frame::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-    }
-}
-
-/// CONFIG SET name value [name value ...]: all or nothing.
-fn config_set(node: &Node, pairs: &[Bytes]) -> Frame {
-    let Ok(mut guard) = node.config.write() else {
-        return Frame::error("ERR internal: configuration lock poisoned");
-    };
-    let mut updated = guard.clone();
-    for pair in pairs.chunks(2) {
-        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        if !config_params(&updated).iter().any(|(n, _)| *n == name) {
-            return Frame::error(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
-        }
-        if let Err(reason) = set_one(&mut updated, &name, &value) {
-            return Frame::error(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-            ));
-        }
-    }
-    *guard = updated;
-    Frame::ok()
-}
-
-fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
-    let number = |v: &str| {
-        v.parse::<u64>()
-            .map_err(|_| "argument couldn't be parsed into an integer".to_string())
-    };
-    match name {
-        "hz" => config.hz = number(value)?.clamp(1, 500) as u32,
-        "maxclients" => config.maxclients = number(value)?.min(u64::from(u32::MAX)) as u32,
-        "requirepass" => config.requirepass = (!value.is_empty()).then(|| value.to_string()),
-        "loglevel" => match value {
-            "debug" | "verbose" | "notice" | "warning" | "nothing" => config.loglevel = value.to_string(),
-            _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".to_string()),
-        },
-        "proto-max-bulk-len" => config.proto_max_bulk_len = number(value)?.max(1024),
-        "cross-shard-timeout-ms" => config.cross_shard_timeout_ms = number(value)?.max(1),
-        "auto-aof-rewrite-percentage" => config.auto_aof_rewrite_percentage = number(value)?,
-        "auto-aof-rewrite-min-size" => {
-            config.auto_aof_rewrite_min_size = crate::server::cli::parse_memory(value)
-                .ok_or_else(|| "argument must be a memory value".to_string())?
-        }
-        "save" => {}
-        _ => return Err("can't set immutable config".to_string()),
-    }
-    Ok(())
 }

@@ -5,6 +5,7 @@
 //! What can fail here: a bad value for a known setting is a `ConfigError` naming the
 //! setting and the accepted values; nothing is touched on disk while parsing.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -127,6 +128,9 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u64,
     /// `auto-aof-rewrite-min-size`: no automatic rewrite below this AOF size, in bytes.
     pub auto_aof_rewrite_min_size: u64,
+    /// Other Redis 7 parameters set by CONFIG SET or the config file, stored as given
+    /// and reported by CONFIG GET; they have no effect (src/server/config_params.rs).
+    pub extra: BTreeMap<String, String>,
     /// Test-only defects; see [`Defects`].
     pub defects: Defects,
 }
@@ -155,6 +159,7 @@ impl Default for Config {
             save: vec![(3600, 1), (300, 100), (60, 10_000)],
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            extra: BTreeMap::new(),
             defects: Defects::default(),
         }
     }

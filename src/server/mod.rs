@@ -16,6 +16,7 @@ pub mod admin;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod config_params;
 pub mod conn;
 pub mod info;
 pub mod misc;
