@@ -387,6 +387,30 @@ fn client_list_and_kill_reach_clients_on_every_shard() {
 }
 
 #[test]
+fn client_kill_ends_a_blocked_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--shards", "2"]);
+    let mut admin = server.raw();
+    let mut blocked = Vec::new();
+    for _ in 0..6 {
+        let mut s = server.raw();
+        let id = line(&mut s, &["CLIENT", "ID"])[1..].trim_end().to_string();
+        s.write_all(&command(&["BLPOP", "never", "0"])).unwrap();
+        blocked.push((s, id));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for (_, id) in &blocked {
+        expect(&mut admin, &["CLIENT", "KILL", "ID", id], b":1\r\n");
+    }
+    for (stream, id) in &mut blocked {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)),
+            "client {id} still open"
+        );
+    }
+}
+
+#[test]
 fn config_accepts_redis_7_parameter_names() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("redis.conf");

@@ -299,7 +299,7 @@ pub fn command(registry: &Registry, client: &Client, args: &[Bytes], now_ms: u64
         },
         b"info" => Frame::Verbatim(Bytes::from(client.shared.info_line(now_ms))),
         b"list" => list(registry, &args[2..], now_ms),
-        b"kill" => kill(registry, client, &args[2..]),
+        b"kill" => kill(registry, client, &args[2..], now_ms),
         b"no-evict" | b"caching" if on_off(&args[2]).is_some() => Frame::ok(),
         b"reply" if args[2].eq_ignore_ascii_case(b"on") => Frame::ok(),
         b"getredir" => Frame::Integer(-1),
@@ -321,6 +321,13 @@ fn on_off(word: &[u8]) -> Option<bool> {
     } else {
         None
     }
+}
+
+fn is_client_type(kind: &[u8]) -> bool {
+    matches!(
+        kind.to_ascii_lowercase().as_slice(),
+        b"normal" | b"pubsub" | b"master" | b"replica" | b"slave"
+    )
 }
 
 /// Client types of `TYPE` filters; every tidemark client is `normal` (or `pubsub`).
@@ -348,7 +355,15 @@ fn list(registry: &Registry, options: &[Bytes], now_ms: u64) -> Frame {
     let mut ids: Option<Vec<u64>> = None;
     match options {
         [] => {}
-        [word, value] if word.eq_ignore_ascii_case(b"type") => kind = Some(value),
+        [word, value] if word.eq_ignore_ascii_case(b"type") => {
+            if !is_client_type(value) {
+                return Frame::error(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(value)
+                ));
+            }
+            kind = Some(value);
+        }
         [word, rest @ ..] if word.eq_ignore_ascii_case(b"id") && !rest.is_empty() => {
             let mut wanted = Vec::with_capacity(rest.len());
             for text in rest {
@@ -385,13 +400,14 @@ struct KillFilter<'a> {
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
     kind: Option<&'a [u8]>,
+    max_age_s: Option<u64>,
     skip_me: bool,
 }
 
 /// CLIENT KILL ip:port (old form: `+OK` or `ERR No such client`), or
 /// CLIENT KILL <ID id|ADDR a|LADDR a|TYPE t|USER u|SKIPME yes/no|MAXAGE s> ... (the number
-/// of clients killed).
-fn kill(registry: &Registry, me: &Client, options: &[Bytes]) -> Frame {
+/// of clients killed; MAXAGE kills clients connected at least `s` seconds).
+fn kill(registry: &Registry, me: &Client, options: &[Bytes], now_ms: u64) -> Frame {
     if let [addr] = options {
         let victim = registry
             .snapshot()
@@ -421,7 +437,13 @@ fn kill(registry: &Registry, me: &Client, options: &[Bytes]) -> Frame {
             },
             b"addr" => filter.addr = Some(value),
             b"laddr" => filter.laddr = Some(value),
-            b"type" => filter.kind = Some(value),
+            b"type" if is_client_type(value) => filter.kind = Some(value),
+            b"type" => {
+                return Frame::error(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(value)
+                ))
+            }
             b"user" if value == b"default" => {}
             b"user" => {
                 return Frame::error(format!(
@@ -433,7 +455,10 @@ fn kill(registry: &Registry, me: &Client, options: &[Bytes]) -> Frame {
                 Some(skip) => filter.skip_me = skip,
                 None => return Frame::error("ERR syntax error"),
             },
-            b"maxage" if parse_id(value).is_some() => {}
+            b"maxage" => match parse_id(value) {
+                Some(age) => filter.max_age_s = Some(age),
+                None => return Frame::error("ERR syntax error"),
+            },
             _ => return Frame::error("ERR syntax error"),
         }
     }
@@ -444,7 +469,10 @@ fn kill(registry: &Registry, me: &Client, options: &[Bytes]) -> Frame {
         }
         let matches = filter.id.is_none_or(|id| id == entry.id)
             && filter.addr.is_none_or(|a| a == entry.addr.as_bytes())
-            && filter.laddr.is_none_or(|a| a == entry.laddr.as_bytes());
+            && filter.laddr.is_none_or(|a| a == entry.laddr.as_bytes())
+            && filter
+                .max_age_s
+                .is_none_or(|max| now_ms.saturating_sub(entry.created_ms) / 1000 >= max);
         if !matches {
             continue;
         }
@@ -500,4 +528,133 @@ fn help() -> Frame {
         "    Prints this help.",
     ];
     Frame::Array(LINES.iter().map(|l| Frame::Simple(l.to_string())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(registry: &Registry, id: u64) -> (Client, Registration<'_>) {
+        let shared = Arc::new(ClientShared::new(
+            id,
+            format!("127.0.0.1:{}", 5000 + id),
+            "127.0.0.1:6379".into(),
+            1_000,
+        ));
+        let registration = registry.register(shared.clone());
+        let client = Client {
+            id,
+            protocol: Protocol::Resp2,
+            shared,
+            authenticated: true,
+            peer: format!("127.0.0.1:{}", 5000 + id),
+            db_index: 0,
+        };
+        (client, registration)
+    }
+
+    fn words(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn list_line_has_redis_7_fields_in_order() {
+        let registry = Registry::default();
+        let (me, _guard) = client(&registry, 7);
+        me.shared.begin_command(4_500, &words("CLIENT SETNAME x"));
+        assert_eq!(
+            command(&registry, &me, &words("client setname app"), 4_500),
+            Frame::ok()
+        );
+        assert_eq!(
+            me.shared.info_line(9_000),
+            "id=7 addr=127.0.0.1:5007 laddr=127.0.0.1:6379 fd=-1 name=app age=8 idle=4 flags=N \
+             db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 \
+             rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|setname \
+             user=default redir=-1 resp=2\n"
+        );
+        assert_eq!(
+            command(&registry, &me, &words("client setname a\nb"), 0),
+            Frame::error("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(
+            command(&registry, &me, &words("client getname"), 0),
+            Frame::bulk("app")
+        );
+    }
+
+    #[test]
+    fn kill_filters_and_registration_lifetime() {
+        let registry = Registry::default();
+        let (me, _g1) = client(&registry, 1);
+        let (other, g2) = client(&registry, 2);
+        let (old, _g3) = client(&registry, 3);
+        assert_eq!(registry.len(), 3);
+        // SKIPME yes (the default) spares the caller.
+        assert_eq!(
+            command(&registry, &me, &words("client kill id 1"), 0),
+            Frame::Integer(0)
+        );
+        assert_eq!(
+            command(&registry, &me, &words("client kill addr 127.0.0.1:5002"), 0),
+            Frame::Integer(1)
+        );
+        assert!(other.shared.is_killed() && !me.shared.is_killed() && !old.shared.is_killed());
+        drop(g2);
+        assert_eq!(registry.len(), 2);
+        // MAXAGE: connected at 1 s; at 5 s everyone is 4 s old.
+        assert_eq!(
+            command(&registry, &me, &words("client kill maxage 5"), 5_000),
+            Frame::Integer(0)
+        );
+        assert_eq!(
+            command(
+                &registry,
+                &me,
+                &words("client kill maxage 4 skipme no"),
+                5_000
+            ),
+            Frame::Integer(2)
+        );
+        assert!(me.shared.is_killed() && old.shared.is_killed());
+        let woken = futures_lite::future::block_on(
+            old.shared
+                .until_killed(futures_lite::future::pending::<()>()),
+        );
+        assert_eq!(woken, None);
+    }
+
+    #[test]
+    fn subcommand_errors_match_redis() {
+        let registry = Registry::default();
+        let (me, _guard) = client(&registry, 1);
+        let cases = [
+            (
+                "client foo",
+                "ERR unknown subcommand 'foo'. Try CLIENT HELP.",
+            ),
+            (
+                "client setname",
+                "ERR wrong number of arguments for 'client|setname' command",
+            ),
+            (
+                "client kill id abc",
+                "ERR client-id should be greater than 0",
+            ),
+            ("client kill type foo", "ERR Unknown client type 'foo'"),
+            ("client kill user nobody", "ERR No such user 'nobody'"),
+            ("client kill id", "ERR No such client"),
+            ("client list id abc", "ERR Invalid client ID"),
+            ("client no-evict maybe", "ERR syntax error"),
+        ];
+        for (line, error) in cases {
+            assert_eq!(
+                command(&registry, &me, &words(line), 0),
+                Frame::error(error),
+                "{line}"
+            );
+        }
+    }
 }

@@ -178,10 +178,13 @@ async fn serve<I: Io>(
                 break;
             }
             let outcome = if blocking {
+                // CLIENT KILL also ends the wait (src/server/clients.rs).
+                let shared = client.shared.clone();
                 let run = run_command(&router, &node, &mut client, args);
-                match watch_disconnect(run, &mut stream, &mut parser).await {
-                    Some(outcome) => outcome,
-                    None => return,
+                let watched = watch_disconnect(run, &mut stream, &mut parser);
+                match shared.until_killed(watched).await {
+                    Some(Some(outcome)) => outcome,
+                    Some(None) | None => return,
                 }
             } else {
                 run_command(&router, &node, &mut client, args).await
