@@ -34,18 +34,6 @@ fn info_entry(c: &CommandSpec) -> Frame {
     ])
 }
 
-/// One COMMAND DOCS map (flattened for RESP2): summary, since, group.
-fn docs_entry(c: &CommandSpec) -> Frame {
-    Frame::Array(vec![
-        bulk_str("summary"),
-        bulk_str(c.summary),
-        bulk_str("since"),
-        bulk_str(c.since),
-        bulk_str("group"),
-        bulk_str(c.group),
-    ])
-}
-
 /// Replies for `COMMAND`, `COMMAND COUNT`, `COMMAND INFO [name…]`, `COMMAND DOCS [name…]`,
 /// `COMMAND LIST [FILTERBY PATTERN p|ACLCAT c]`, `COMMAND GETKEYS cmd args…`, `COMMAND HELP`.
 /// `args[0]` is "COMMAND".
@@ -64,19 +52,8 @@ pub fn command_command(args: &[Bytes]) -> Frame {
                 .map(|n| lookup(n).map_or(Frame::Null, info_entry))
                 .collect(),
         ),
-        "docs" => {
-            let specs: Vec<&CommandSpec> = if args.len() == 2 {
-                table().iter().collect()
-            } else {
-                args[2..].iter().filter_map(|n| lookup(n)).collect()
-            };
-            let mut out = Vec::with_capacity(specs.len() * 2);
-            for c in specs {
-                out.push(bulk_str(c.name));
-                out.push(docs_entry(c));
-            }
-            Frame::Array(out)
-        }
+        // Recorded Redis 7 docs with argument specs (src/cmd/docs.rs).
+        "docs" => super::docs::command_docs(args),
         "list" => command_list(args),
         "getkeys" => command_getkeys(args),
         "help" => Frame::Array(

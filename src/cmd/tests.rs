@@ -517,6 +517,14 @@ fn render(f: &Frame) -> String {
         Frame::Integer(n) => format!(":{n}"),
         Frame::Null => "$nil".to_string(),
         Frame::NullArray => "*nil".to_string(),
+        // RESP3-only frames: commands return RESP2 shapes (src/resp/resp3.rs).
+        Frame::Map(_)
+        | Frame::Set(_)
+        | Frame::Double(_)
+        | Frame::Boolean(_)
+        | Frame::BigNumber(_)
+        | Frame::Verbatim(_)
+        | Frame::Push(_) => format!("?{f:?}"),
         Frame::Bulk(b) => {
             let mut s = String::from("$");
             for &c in b.iter() {

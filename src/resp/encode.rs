@@ -1,5 +1,6 @@
-//! RESP2 encoder: [`Frame`] → bytes (replies, and the AOF payload / client requests via
-//! [`encode_command`]). Format: the RESP2 section of the Redis protocol spec.
+//! RESP encoder: [`Frame`] → bytes for a RESP2 or RESP3 client (replies), and the AOF
+//! payload / client requests via [`encode_command`]. Format: the RESP2 and RESP3 sections
+//! of the Redis protocol spec; RESP3 types go to RESP2 clients the way Redis 7 writes them.
 //!
 //! What can fail: nothing returns an error. Nested arrays are walked with an explicit stack
 //! (no recursion). A `Simple` or `Error` text containing CR or LF would break the stream, so
@@ -7,7 +8,8 @@
 
 use bytes::Bytes;
 
-use crate::resp::Frame;
+use crate::keyspace::zset::score::format_score;
+use crate::resp::{Frame, Protocol};
 
 const CRLF: &[u8] = b"\r\n";
 
@@ -39,20 +41,54 @@ fn push_line(out: &mut Vec<u8>, kind: u8, text: &str) {
     out.extend_from_slice(CRLF);
 }
 
-/// Appends the RESP2 encoding of `frame` to `out`.
-///
-/// `Simple` → `+text\r\n`, `Error` → `-text\r\n`, `Integer` → `:n\r\n`,
-/// `Bulk` → `$len\r\nbytes\r\n`, `Null` → `$-1\r\n`, `NullArray` → `*-1\r\n`,
-/// `Array` → `*n\r\n` then each element. Iterative: arbitrarily deep nesting is fine.
+/// Appends the RESP2 encoding of `frame` to `out`; same as
+/// `encode_as(frame, Protocol::Resp2, out)`.
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
-    let mut stack: Vec<std::slice::Iter<'_, Frame>> = Vec::new();
+    encode_as(frame, Protocol::Resp2, out);
+}
+
+/// The children of a container frame still to be written.
+enum Pending<'a> {
+    /// Array, set or push elements.
+    Items(std::slice::Iter<'a, Frame>),
+    /// Map pairs; the value of the pair whose key was just written waits in the option.
+    Pairs(std::slice::Iter<'a, (Frame, Frame)>, Option<&'a Frame>),
+}
+
+impl<'a> Pending<'a> {
+    fn next(&mut self) -> Option<&'a Frame> {
+        match self {
+            Pending::Items(items) => items.next(),
+            Pending::Pairs(pairs, value) => match value.take() {
+                Some(value) => Some(value),
+                None => pairs.next().map(|(k, v)| {
+                    *value = Some(v);
+                    k
+                }),
+            },
+        }
+    }
+}
+
+/// Appends the encoding of `frame` for a client speaking `protocol` to `out`.
+///
+/// Both: `Simple` → `+text`, `Error` → `-text`, `Integer` → `:n`, `Bulk` → `$len` + bytes,
+/// `Array` → `*n` then each element. RESP2: `Null` → `$-1`, `NullArray` → `*-1`, and the
+/// RESP3 types written down as Redis 7 does: `Map` → flat `*2n` array, `Set`/`Push` →
+/// array, `Double` → bulk `%.17g` text, `Boolean` → `:1`/`:0`, `BigNumber` and `Verbatim`
+/// → bulk string. RESP3: `Null`/`NullArray` → `_`, `Map` → `%n`, `Set` → `~n`, `Push` →
+/// `>n`, `Double` → `,text`, `Boolean` → `#t`/`#f`, `BigNumber` → `(digits`, `Verbatim`
+/// → `=len\r\ntxt:text`. Lines end in CRLF. Iterative: arbitrarily deep nesting is fine.
+pub fn encode_as(frame: &Frame, protocol: Protocol, out: &mut Vec<u8>) {
+    let resp3 = protocol == Protocol::Resp3;
+    let mut stack: Vec<Pending<'_>> = Vec::new();
     let mut next = Some(frame);
     loop {
         let current = match next.take() {
             Some(current) => current,
             None => match stack.last_mut() {
                 None => return,
-                Some(items) => match items.next() {
+                Some(pending) => match pending.next() {
                     Some(item) => item,
                     None => {
                         stack.pop();
@@ -69,19 +105,59 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
                 push_int(out, *n);
                 out.extend_from_slice(CRLF);
             }
-            Frame::Bulk(bytes) => {
-                push_len_header(out, b'$', bytes.len());
-                out.extend_from_slice(bytes);
-                out.extend_from_slice(CRLF);
-            }
+            Frame::Bulk(bytes) => push_bulk(out, bytes),
+            Frame::Null | Frame::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
             Frame::Null => out.extend_from_slice(b"$-1\r\n"),
             Frame::NullArray => out.extend_from_slice(b"*-1\r\n"),
             Frame::Array(items) => {
                 push_len_header(out, b'*', items.len());
-                stack.push(items.iter());
+                stack.push(Pending::Items(items.iter()));
             }
+            Frame::Set(items) => {
+                push_len_header(out, if resp3 { b'~' } else { b'*' }, items.len());
+                stack.push(Pending::Items(items.iter()));
+            }
+            Frame::Push(items) => {
+                push_len_header(out, if resp3 { b'>' } else { b'*' }, items.len());
+                stack.push(Pending::Items(items.iter()));
+            }
+            Frame::Map(pairs) => {
+                if resp3 {
+                    push_len_header(out, b'%', pairs.len());
+                } else {
+                    push_len_header(out, b'*', pairs.len() * 2);
+                }
+                stack.push(Pending::Pairs(pairs.iter(), None));
+            }
+            Frame::Double(x) => {
+                let text = format_score(*x);
+                if resp3 {
+                    push_line(out, b',', &text);
+                } else {
+                    push_bulk(out, text.as_bytes());
+                }
+            }
+            Frame::Boolean(b) if resp3 => {
+                out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" })
+            }
+            Frame::Boolean(b) => out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
+            Frame::BigNumber(digits) if resp3 => push_line(out, b'(', digits),
+            Frame::BigNumber(digits) => push_bulk(out, digits.as_bytes()),
+            Frame::Verbatim(text) if resp3 => {
+                push_len_header(out, b'=', text.len() + 4);
+                out.extend_from_slice(b"txt:");
+                out.extend_from_slice(text);
+                out.extend_from_slice(CRLF);
+            }
+            Frame::Verbatim(text) => push_bulk(out, text),
         }
     }
+}
+
+fn push_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    push_len_header(out, b'$', bytes.len());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(CRLF);
 }
 
 /// Appends a command as a RESP2 array of bulk strings (`*N\r\n$L\r\narg\r\n…`): the form

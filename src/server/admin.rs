@@ -8,8 +8,7 @@ use bytes::Bytes;
 
 use crate::cmd::{self, CommandSpec};
 use crate::io::Io;
-use crate::resp::Frame;
-use crate::server::config::Config;
+use crate::resp::{Frame, Protocol};
 use crate::server::conn::Client;
 use crate::server::{info, Node};
 use crate::shard::route::Router;
@@ -41,8 +40,13 @@ pub async fn handle<I: Io>(
         "select" => select(client, &args[1]),
         "auth" => auth(node, client, args),
         "hello" => hello(node, client, args),
-        "client" => client_command(client, args),
-        "config" => config_command(node, args),
+        // CLIENT registry (src/server/clients.rs).
+        "client" => {
+            let now_ms = router.shard.io.wall_clock_ms();
+            crate::server::clients::command(&node.clients, client, args, now_ms)
+        }
+        // CONFIG GET/SET with Redis 7 parameter names (src/server/config_params.rs).
+        "config" => crate::server::config_params::command(node, args),
         "info" => info::info(router, node, args).await,
         "command" => cmd::command_command(args),
         "save" | "bgsave" | "lastsave" => {
@@ -78,18 +82,22 @@ fn select(client: &mut Client, index: &[u8]) -> Frame {
     }
 }
 
-fn check_password(node: &Node, password: &[u8]) -> Result<(), Frame> {
+/// Checks `password` for the default user. Without `requirepass` the default user takes
+/// any password in the two-word `AUTH default <pass>` / HELLO form (Redis 7 `nopass`), but
+/// the one-word `AUTH <pass>` is an error there.
+fn check_password(node: &Node, with_user: bool, password: &[u8]) -> Result<(), Frame> {
     let required = node.config.read().ok().and_then(|c| c.requirepass.clone());
     match required {
+        None if with_user => Ok(()),
         None => Err(Frame::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         )),
         Some(expected) if expected.as_bytes() == password => Ok(()),
-        Some(_) => Err(Frame::error(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        )),
+        Some(_) => Err(Frame::error(ERR_WRONGPASS)),
     }
 }
+
+const ERR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 fn auth(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
     let (user, password) = match args.len() {
@@ -97,10 +105,10 @@ fn auth(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
         3 => (Some(&args[1]), &args[2]),
         _ => return Frame::error("ERR syntax error"),
     };
-    if user.is_some_and(|u| !u.eq_ignore_ascii_case(b"default")) {
-        return Frame::error("WRONGPASS invalid username-password pair or user is disabled.");
+    if user.is_some_and(|u| u.as_ref() != b"default") {
+        return Frame::error(ERR_WRONGPASS);
     }
-    match check_password(node, password) {
+    match check_password(node, user.is_some(), password) {
         Ok(()) => {
             client.authenticated = true;
             Frame::ok()
@@ -109,31 +117,32 @@ fn auth(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
     }
 }
 
+/// HELLO [protover [AUTH user pass] [SETNAME name]]: switches the protocol (2 or 3) and
+/// replies with the server map (a flat array on RESP2), as Redis 7.0 does. Nothing
+/// changes unless every option succeeds.
 fn hello(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
-    let mut i = 1;
+    let mut protocol = client.protocol;
     if let Some(version) = args.get(1) {
         match std::str::from_utf8(version)
             .ok()
             .and_then(|v| v.parse::<i64>().ok())
         {
-            Some(2) => {}
-            Some(_) | None => {
-                return Frame::error("NOPROTO sorry, this protocol version is not supported")
-            }
+            Some(2) => protocol = Protocol::Resp2,
+            Some(3) => protocol = Protocol::Resp3,
+            Some(_) => return Frame::error("NOPROTO unsupported protocol version"),
+            None => return Frame::error("ERR Protocol version is not an integer or out of range"),
         }
-        i = 2;
     }
+    let mut i = 2;
+    let mut credentials = None;
+    let mut name = None;
     while i < args.len() {
         let option = args[i].to_ascii_lowercase();
         if option == b"auth" && i + 2 < args.len() {
-            let password = &args[i + 2];
-            if let Err(error) = check_password(node, password) {
-                return error;
-            }
-            client.authenticated = true;
+            credentials = Some((&args[i + 1], &args[i + 2]));
             i += 3;
         } else if option == b"setname" && i + 1 < args.len() {
-            client.name = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+            name = Some(&args[i + 1]);
             i += 2;
         } else {
             return Frame::error(format!(
@@ -142,186 +151,31 @@ fn hello(node: &Node, client: &mut Client, args: &[Bytes]) -> Frame {
             ));
         }
     }
-    if !client.authenticated {
-        return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    if let Some((user, password)) = credentials {
+        if user.as_ref() != b"default" {
+            return Frame::error(ERR_WRONGPASS);
+        }
+        if let Err(error) = check_password(node, true, password) {
+            return error;
+        }
+        client.authenticated = true;
     }
-    let pairs: Vec<(&str, Frame)> = vec![
+    if !client.authenticated {
+        return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = name {
+        if let Err(error) = crate::server::clients::set_name(client, name) {
+            return error;
+        }
+    }
+    client.protocol = protocol;
+    Frame::map_of([
         ("server", Frame::bulk("redis")),
         ("version", Frame::bulk(info::REDIS_VERSION)),
-        ("proto", Frame::Integer(2)),
+        ("proto", Frame::Integer(protocol.number())),
         ("id", Frame::Integer(client.id as i64)),
         ("mode", Frame::bulk("standalone")),
         ("role", Frame::bulk("master")),
         ("modules", Frame::Array(Vec::new())),
-    ];
-    let mut out = Vec::with_capacity(pairs.len() * 2);
-    for (name, value) in pairs {
-        out.push(Frame::bulk(name));
-        out.push(value);
-    }
-    Frame::Array(out)
-}
-
-fn client_command(client: &mut Client, args: &[Bytes]) -> Frame {
-    let sub = args[1].to_ascii_lowercase();
-    match (sub.as_slice(), args.len()) {
-        (b"id", 2) => Frame::Integer(client.id as i64),
-        (b"getname", 2) => match &client.name {
-            Some(name) => Frame::bulk(name.clone()),
-            None => Frame::Null,
-        },
-        (b"setname", 3) => {
-            let name = &args[2];
-            if name.iter().any(|&b| b <= b' ' || b > b'~') {
-                return Frame::error("ERR Client names cannot contain spaces, newlines or special characters.");
-            }
-            client.name = (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
-            Frame::ok()
-        }
-        (b"setinfo", 4) => Frame::ok(),
-        (b"info", 2) | (b"list", 2) => Frame::bulk(format!(
-            "id={} addr={} laddr= fd=0 name={} age=0 idle=0 flags=N db={} sub=0 psub=0 multi=-1 qbuf=0 obl=0 oll=0 omem=0 cmd=client|{}\n",
-            client.id,
-            client.peer,
-            client.name.as_deref().unwrap_or(""),
-            client.db_index,
-            String::from_utf8_lossy(&sub)
-        )),
-        _ => Frame::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-    }
-}
-
-/// Settings that CONFIG GET reports, with their current value.
-fn config_params(config: &Config) -> Vec<(&'static str, String)> {
-    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-    vec![
-        ("bind", config.bind.clone()),
-        ("port", config.port.to_string()),
-        ("dir", config.dir.display().to_string()),
-        ("dbfilename", config.dbfilename.clone()),
-        ("appendonly", yes_no(config.appendonly)),
-        ("appenddirname", config.appenddirname.clone()),
-        ("appendfsync", config.appendfsync.as_str().to_string()),
-        (
-            "aof-fsync-timeout-ms",
-            config.aof_fsync_timeout_ms.to_string(),
-        ),
-        (
-            "auto-aof-rewrite-percentage",
-            config.auto_aof_rewrite_percentage.to_string(),
-        ),
-        (
-            "auto-aof-rewrite-min-size",
-            config.auto_aof_rewrite_min_size.to_string(),
-        ),
-        (
-            "requirepass",
-            config.requirepass.clone().unwrap_or_default(),
-        ),
-        ("maxclients", config.maxclients.to_string()),
-        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
-        ("hz", config.hz.to_string()),
-        ("loglevel", config.loglevel.clone()),
-        ("logfile", config.logfile.clone()),
-        ("shards", config.shards.to_string()),
-        (
-            "cross-shard-timeout-ms",
-            config.cross_shard_timeout_ms.to_string(),
-        ),
-        (
-            "cross-shard-queue-len",
-            config.cross_shard_queue_len.to_string(),
-        ),
-        ("save", String::new()),
-        ("databases", "1".to_string()),
-        ("maxmemory", "0".to_string()),
-        // Pub/Sub output limits (src/server/pubsub.rs).
-        (
-            "client-output-buffer-limit",
-            config.client_output_buffer_limit.to_string(),
-        ),
-    ]
-}
-
-fn config_command(node: &Node, args: &[Bytes]) -> Frame {
-    let sub = args[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"get" if args.len() >= 3 => {
-            let config = node.config();
-            let mut out = Vec::new();
-            for (name, value) in config_params(&config) {
-                let wanted = args[2..].iter().any(|p| {
-                    crate::keyspace::glob::glob_match(&p.to_ascii_lowercase(), name.as_bytes())
-                });
-                if wanted {
-                    out.push(Frame::bulk(name));
-                    out.push(Frame::bulk(value));
-                }
-            }
-            Frame::Array(out)
-        }
-        b"set" if args.len() >= 4 && args.len() % 2 == 0 => config_set(node, &args[2..]),
-        b"resetstat" if args.len() == 2 => Frame::ok(),
-        _ => Frame::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-    }
-}
-
-/// CONFIG SET name value [name value ...]: all or nothing.
-fn config_set(node: &Node, pairs: &[Bytes]) -> Frame {
-    let Ok(mut guard) = node.config.write() else {
-        return Frame::error("ERR internal: configuration lock poisoned");
-    };
-    let mut updated = guard.clone();
-    for pair in pairs.chunks(2) {
-        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        if !config_params(&updated).iter().any(|(n, _)| *n == name) {
-            return Frame::error(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
-        }
-        if let Err(reason) = set_one(&mut updated, &name, &value) {
-            return Frame::error(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-            ));
-        }
-    }
-    *guard = updated;
-    Frame::ok()
-}
-
-fn set_one(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
-    let number = |v: &str| {
-        v.parse::<u64>()
-            .map_err(|_| "argument couldn't be parsed into an integer".to_string())
-    };
-    match name {
-        "hz" => config.hz = number(value)?.clamp(1, 500) as u32,
-        "maxclients" => config.maxclients = number(value)?.min(u64::from(u32::MAX)) as u32,
-        "requirepass" => config.requirepass = (!value.is_empty()).then(|| value.to_string()),
-        "loglevel" => match value {
-            "debug" | "verbose" | "notice" | "warning" | "nothing" => config.loglevel = value.to_string(),
-            _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".to_string()),
-        },
-        "proto-max-bulk-len" => config.proto_max_bulk_len = number(value)?.max(1024),
-        "cross-shard-timeout-ms" => config.cross_shard_timeout_ms = number(value)?.max(1),
-        "auto-aof-rewrite-percentage" => config.auto_aof_rewrite_percentage = number(value)?,
-        "auto-aof-rewrite-min-size" => {
-            config.auto_aof_rewrite_min_size = crate::server::cli::parse_memory(value)
-                .ok_or_else(|| "argument must be a memory value".to_string())?
-        }
-        "save" => {}
-        "client-output-buffer-limit" => {
-            let words: Vec<&str> = value.split_whitespace().collect();
-            config.client_output_buffer_limit.apply(&words)?
-        }
-        _ => return Err("can't set immutable config".to_string()),
-    }
-    Ok(())
+    ])
 }

@@ -282,6 +282,15 @@ pub fn parse_config_text(source: &str, text: &str, config: &mut Config) -> Resul
         let Some((name, values)) = words.split_first() else {
             continue;
         };
+        // Other Redis 7 parameters are stored as given (src/server/config_params.rs).
+        if find_setting(name).is_none()
+            && super::config_params::redis_default(&name.to_ascii_lowercase()).is_some()
+        {
+            let name = name.to_ascii_lowercase();
+            super::config_params::set_redis(config, &name, &values.join(" "))
+                .map_err(|msg| fail(format!("'{name}': {msg}")))?;
+            continue;
+        }
         let setting = find_setting(name).ok_or_else(|| {
             fail(format!(
                 "unknown setting '{name}' (run `tidemark --help` for the list)"

@@ -5,6 +5,7 @@
 //! What can fail here: a bad value for a known setting is a `ConfigError` naming the
 //! setting and the accepted values; nothing is touched on disk while parsing.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -130,6 +131,9 @@ pub struct Config {
     /// `client-output-buffer-limit`: per-class output buffer limits (Pub/Sub enforces the
     /// `pubsub` class, src/server/pubsub.rs; the others are stored and reported).
     pub client_output_buffer_limit: ClientOutputBufferLimits,
+    /// Other Redis 7 parameters set by CONFIG SET or the config file, stored as given
+    /// and reported by CONFIG GET; they have no effect (src/server/config_params.rs).
+    pub extra: BTreeMap<String, String>,
     /// Test-only defects; see [`Defects`].
     pub defects: Defects,
 }
@@ -159,6 +163,7 @@ impl Default for Config {
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             client_output_buffer_limit: ClientOutputBufferLimits::default(),
+            extra: BTreeMap::new(),
             defects: Defects::default(),
         }
     }

@@ -21,10 +21,11 @@ use bytes::Bytes;
 
 use crate::cmd::{self, Route};
 use crate::io::{Io, Listener, Stream};
-use crate::resp::encode::encode;
+use crate::resp::encode::encode_as;
 use crate::resp::parse::{ParseLimits, RequestParser};
-use crate::resp::Frame;
+use crate::resp::{Frame, Protocol};
 use crate::server::admin::{self, AdminOutcome};
+use crate::server::clients::ClientShared;
 use crate::server::Node;
 use crate::shard::route::Router;
 use crate::shard::state::Shard;
@@ -43,8 +44,11 @@ pub const ACCEPT_RETRY_DELAY_MS: u64 = 10;
 pub struct Client {
     /// CLIENT ID.
     pub id: u64,
-    /// CLIENT SETNAME.
-    pub name: Option<String>,
+    /// RESP2 until `HELLO 3` (src/resp/resp3.rs reshapes replies for RESP3).
+    pub protocol: Protocol,
+    /// This client's entry in the node's registry: name, CLIENT LIST fields, kill flag
+    /// (src/server/clients.rs).
+    pub shared: Arc<ClientShared>,
     /// Whether AUTH succeeded (or no password is set).
     pub authenticated: bool,
     /// Peer address, `ip:port`.
@@ -57,6 +61,7 @@ pub struct Client {
 
 /// Accepts connections forever, one task per connection.
 pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: I::Listener) {
+    let laddr = listener.local_addr();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -71,8 +76,9 @@ pub async fn accept_loop<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, listener: 
                 node.total_connections.fetch_add(1, Ordering::SeqCst);
                 let task_shard = shard.clone();
                 let task_node = node.clone();
+                let laddr = laddr.clone();
                 shard.io.spawn_local(async move {
-                    serve(task_shard, task_node.clone(), stream, peer).await;
+                    serve(task_shard, task_node.clone(), stream, peer, laddr).await;
                     task_node.connected_clients.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -97,9 +103,17 @@ async fn reject<S: Stream>(mut stream: S) {
 struct Pending {
     frame: Frame,
     needs_ack: bool,
+    /// The client's protocol when the command finished (HELLO switches it mid-batch).
+    protocol: Protocol,
 }
 
-async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Stream, peer: String) {
+async fn serve<I: Io>(
+    shard: Rc<Shard<I>>,
+    node: Arc<Node>,
+    mut stream: I::Stream,
+    peer: String,
+    laddr: String,
+) {
     let config = node.config();
     let limits = ParseLimits {
         bulk_len_max_bytes: config.proto_max_bulk_len,
@@ -107,9 +121,13 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         ..ParseLimits::default()
     };
     let client_id = node.next_client_id.fetch_add(1, Ordering::SeqCst);
+    let now_ms = shard.io.wall_clock_ms();
+    let shared = Arc::new(ClientShared::new(client_id, peer.clone(), laddr, now_ms));
+    let _registration = node.clients.register(shared.clone());
     let mut client = Client {
         id: client_id,
-        name: None,
+        protocol: Protocol::Resp2,
+        shared,
         authenticated: config.requirepass.is_none(),
         peer,
         db_index: 0,
@@ -132,6 +150,11 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         let mut close = false;
         let mut ack_lsn: Option<u64> = None;
         while batch.len() < PIPELINE_BATCH_COMMANDS_MAX {
+            // CLIENT KILL (src/server/clients.rs): write what is done, then close.
+            if client.shared.is_killed() {
+                close = true;
+                break;
+            }
             let next = match deferred.take() {
                 Some(args) => Ok(Some(args)),
                 None => parser.next_command(),
@@ -143,6 +166,7 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                     batch.push(Pending {
                         frame: error.to_frame(),
                         needs_ack: false,
+                        protocol: client.protocol,
                     });
                     close = true;
                     break;
@@ -157,10 +181,13 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                 break;
             }
             let outcome = if blocking {
+                // CLIENT KILL also ends the wait (src/server/clients.rs).
+                let shared = client.shared.clone();
                 let run = run_command(&router, &node, &mut client, args);
-                match watch_disconnect(run, &mut stream, &mut parser).await {
-                    Some(outcome) => outcome,
-                    None => return,
+                let watched = watch_disconnect(run, &mut stream, &mut parser);
+                match shared.until_killed(watched).await {
+                    Some(Some(outcome)) => outcome,
+                    Some(None) | None => return,
                 }
             } else {
                 run_command(&router, &node, &mut client, args).await
@@ -169,12 +196,14 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                 Outcome::Reply(frame) => batch.push(Pending {
                     frame,
                     needs_ack: false,
+                    protocol: client.protocol,
                 }),
                 Outcome::Local(frame, lsn) => {
                     ack_lsn = ack_lsn.max(lsn);
                     batch.push(Pending {
                         frame,
                         needs_ack: lsn.is_some(),
+                        protocol: client.protocol,
                     });
                 }
                 // Pub/Sub: several replies ((P)(UN)SUBSCRIBE).
@@ -182,12 +211,14 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
                     batch.extend(frames.into_iter().map(|frame| Pending {
                         frame,
                         needs_ack: false,
+                        protocol: client.protocol,
                     }));
                 }
                 Outcome::Close(frame) => {
                     batch.push(Pending {
                         frame,
                         needs_ack: false,
+                        protocol: client.protocol,
                     });
                     close = true;
                     break;
@@ -204,7 +235,7 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
             // Step 4: write.
             output.clear();
             for pending in batch.drain(..) {
-                encode(&pending.frame, &mut output);
+                encode_as(&pending.frame, pending.protocol, &mut output);
             }
             let (result, buf) = stream.write_all(std::mem::take(&mut output)).await;
             output = buf;
@@ -220,13 +251,16 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         if close {
             return;
         }
-        // Pub/Sub: a subscriber also receives published messages while idle.
-        let (result, buf) = crate::server::pubsub::read_or_deliver(
+        // Pub/Sub: a subscriber also receives published messages while idle; CLIENT KILL
+        // from any shard wakes the read (src/server/clients.rs).
+        let read = crate::server::pubsub::read_or_deliver(
             &client.pubsub,
             &mut stream,
             std::mem::take(&mut input),
-        )
-        .await;
+        );
+        let Some((result, buf)) = client.shared.until_killed(read).await else {
+            return;
+        };
         input = buf;
         match result {
             Ok(0) | Err(_) => return,
@@ -257,7 +291,33 @@ enum Outcome {
     Many(Vec<Frame>),
 }
 
+/// Runs one command with the CLIENT-registry bookkeeping (src/server/clients.rs) and the
+/// RESP3 reply shape (src/resp/resp3.rs) around it.
 async fn run_command<I: Io>(
+    router: &Router<'_, I>,
+    node: &Arc<Node>,
+    client: &mut Client,
+    args: Vec<Bytes>,
+) -> Outcome {
+    let shape = crate::resp::resp3::reply_shape(&args);
+    client
+        .shared
+        .begin_command(router.shard.io.wall_clock_ms(), &args);
+    let outcome = run_command_unshaped(router, node, client, args).await;
+    client.shared.end_command(client);
+    if client.protocol != Protocol::Resp3 {
+        return outcome;
+    }
+    match outcome {
+        Outcome::Reply(frame) => Outcome::Reply(shape.apply(frame)),
+        Outcome::Local(frame, lsn) => Outcome::Local(shape.apply(frame), lsn),
+        Outcome::Close(frame) => Outcome::Close(frame),
+        // Pub/Sub confirmations and PUBLISH/PUBSUB replies are shaped by src/server/pubsub.rs.
+        Outcome::Many(frames) => Outcome::Many(frames),
+    }
+}
+
+async fn run_command_unshaped<I: Io>(
     router: &Router<'_, I>,
     node: &Arc<Node>,
     client: &mut Client,
@@ -269,12 +329,17 @@ async fn run_command<I: Io>(
     if let Err(error) = cmd::check_arity(spec, args.len()) {
         return Outcome::Reply(error);
     }
-    if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
+    if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit" | "reset") {
         return Outcome::Reply(Frame::error("NOAUTH Authentication required."));
     }
     // Pub/Sub (src/server/pubsub.rs): subscribed-mode refusals, then the pub/sub commands.
     let io = &router.shard.io;
+    client.pubsub.resp3 = client.protocol == Protocol::Resp3;
     if let Some(frames) = crate::server::pubsub::handle(io, node, &mut client.pubsub, spec, &args) {
+        let (sub, psub) = client.pubsub.counts();
+        let mut state = client.shared.state();
+        (state.sub, state.psub) = (sub, psub);
+        drop(state);
         return Outcome::Many(frames);
     }
     if spec.route == Route::Connection {

@@ -14,7 +14,9 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clients;
 pub mod config;
+pub mod config_params;
 pub mod conn;
 pub mod info;
 pub mod misc;
@@ -58,6 +60,8 @@ pub struct Node {
     pub rejected_connections: AtomicU64,
     /// Next client id (CLIENT ID).
     pub next_client_id: AtomicU64,
+    /// Every connected client, for CLIENT LIST / KILL (src/server/clients.rs).
+    pub clients: clients::Registry,
     /// Wall-clock ms of the start (for INFO uptime), set by shard 0.
     pub start_ms: AtomicU64,
     /// RDB snapshot state (SAVE/BGSAVE/LASTSAVE, INFO persistence).
@@ -131,6 +135,7 @@ impl Node {
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
+            clients: clients::Registry::default(),
             start_ms: AtomicU64::new(0),
             snapshot: snapshot::SnapshotState::default(),
             persistence: persistence::Persistence::default(),

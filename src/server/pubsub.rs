@@ -70,11 +70,10 @@ const PUBSUB_HELP: &[&str] = &[
 
 /// THE one place where the shape of a pub/sub push is decided: subscribe/unsubscribe
 /// confirmations, `message`, `pmessage` and subscribed-mode `pong` all go through here.
-/// RESP2: an array. Under RESP3 this must return a Push frame (`>`), not an array (the
-/// integrator switches it here once `Frame` has a Push variant; PING under RESP3 is a
-/// normal reply and must then bypass this).
+/// A Push frame: RESP3 clients get `>`, RESP2 clients an array (the encoder decides).
+/// PING under RESP3 is a normal reply and never comes here.
 pub fn pubsub_frame(items: Vec<Frame>) -> Frame {
-    Frame::Array(items)
+    Frame::Push(items)
 }
 
 /// `["message", channel, payload]` or `["pmessage", pattern, channel, payload]`.
@@ -109,6 +108,9 @@ pub struct ClientPubSub {
     outbox: Option<Arc<Outbox>>,
     channels: BTreeSet<Bytes>,
     patterns: BTreeSet<Bytes>,
+    /// The connection speaks RESP3 (HELLO 3): subscribed mode then allows every command
+    /// and PING replies normally, as in Redis 7. Set by the connection before each command.
+    pub resp3: bool,
 }
 
 impl ClientPubSub {
@@ -120,6 +122,7 @@ impl ClientPubSub {
             outbox: None,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            resp3: false,
         }
     }
 
@@ -231,7 +234,7 @@ pub fn handle<C: Clock>(
     if !pubsub.is_subscribed() && spec.group != "pubsub" {
         return None; // the common case, kept cheap: not subscribed, not a pub/sub command
     }
-    if pubsub.is_subscribed() {
+    if pubsub.is_subscribed() && !pubsub.resp3 {
         if !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
             return Some(vec![Frame::error(format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",

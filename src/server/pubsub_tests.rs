@@ -18,6 +18,10 @@ fn b(text: &str) -> Frame {
 }
 
 fn push(items: &[Frame]) -> Frame {
+    Frame::Push(items.to_vec())
+}
+
+fn arr(items: &[Frame]) -> Frame {
     Frame::Array(items.to_vec())
 }
 
@@ -150,7 +154,7 @@ fn pubsub_introspection_matches_redis() {
     let mut p = w.client(2);
     assert_eq!(
         w.one(&mut p, "PUBSUB NUMSUB c1 c2 zz"),
-        push(&[
+        arr(&[
             b("c1"),
             Frame::Integer(1),
             b("c2"),
@@ -159,14 +163,14 @@ fn pubsub_introspection_matches_redis() {
             Frame::Integer(0)
         ])
     );
-    assert_eq!(w.one(&mut p, "PUBSUB numsub"), push(&[]));
+    assert_eq!(w.one(&mut p, "PUBSUB numsub"), arr(&[]));
     assert_eq!(w.one(&mut p, "PUBSUB NUMPAT"), Frame::Integer(2));
-    assert_eq!(w.one(&mut p, "PUBSUB CHANNELS"), push(&[b("c1"), b("c2")]));
-    assert_eq!(w.one(&mut p, "PUBSUB CHANNELS c1*"), push(&[b("c1")]));
-    assert_eq!(w.one(&mut p, "PUBSUB SHARDCHANNELS"), push(&[]));
+    assert_eq!(w.one(&mut p, "PUBSUB CHANNELS"), arr(&[b("c1"), b("c2")]));
+    assert_eq!(w.one(&mut p, "PUBSUB CHANNELS c1*"), arr(&[b("c1")]));
+    assert_eq!(w.one(&mut p, "PUBSUB SHARDCHANNELS"), arr(&[]));
     assert_eq!(
         w.one(&mut p, "PUBSUB SHARDNUMSUB a"),
-        push(&[b("a"), Frame::Integer(0)])
+        arr(&[b("a"), Frame::Integer(0)])
     );
     assert_eq!(
         w.one(&mut p, "PUBSUB CHANNELS a b"),
@@ -192,7 +196,7 @@ fn pubsub_introspection_matches_redis() {
     drop(a);
     assert_eq!(w.one(&mut p, "PUBLISH c1 x"), Frame::Integer(1));
     assert_eq!(w.one(&mut p, "PUBSUB NUMPAT"), Frame::Integer(1));
-    assert_eq!(w.one(&mut p, "PUBSUB CHANNELS"), push(&[]));
+    assert_eq!(w.one(&mut p, "PUBSUB CHANNELS"), arr(&[]));
 }
 
 #[test]
@@ -219,7 +223,7 @@ fn publish_uses_the_configured_pubsub_limit() {
     assert!(a.outbox.as_ref().unwrap().is_closed());
     assert_eq!(
         w.one(&mut p, "PUBSUB NUMSUB c"),
-        push(&[b("c"), Frame::Integer(0)])
+        arr(&[b("c"), Frame::Integer(0)])
     );
 }
 
@@ -280,4 +284,17 @@ fn client_output_buffer_limit_lines_in_a_config_file_apply_in_order() {
     let bad = "client-output-buffer-limit pubsub 1mb\n";
     let error = crate::server::cli::parse_config_text("t.conf", bad, &mut config).unwrap_err();
     assert!(error.to_string().contains("t.conf:1"), "{error}");
+}
+
+/// RESP3 clients (HELLO 3) may run any command while subscribed, and PING replies
+/// normally, as in Redis 7; the subscribe confirmations are Push frames.
+#[test]
+fn resp3_subscribers_run_any_command() {
+    let w = World::new();
+    let mut a = w.client(1);
+    a.resp3 = true;
+    w.run(&mut a, "SUBSCRIBE c");
+    assert!(a.is_subscribed());
+    assert!(w.run(&mut a, "GET x").is_none(), "GET runs as usual");
+    assert!(w.run(&mut a, "PING").is_none(), "PING runs as usual");
 }

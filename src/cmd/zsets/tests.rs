@@ -295,6 +295,14 @@ fn render(f: &Frame) -> String {
         }
         Frame::Null => "$nil".into(),
         Frame::NullArray => "*nil".into(),
+        // RESP3-only frames: commands return RESP2 shapes (src/resp/resp3.rs).
+        Frame::Map(_)
+        | Frame::Set(_)
+        | Frame::Double(_)
+        | Frame::Boolean(_)
+        | Frame::BigNumber(_)
+        | Frame::Verbatim(_)
+        | Frame::Push(_) => format!("?{f:?}"),
         Frame::Array(items) => {
             let parts: Vec<String> = items.iter().map(render).collect();
             format!("*[{}]", parts.join(", "))
