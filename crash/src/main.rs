@@ -15,6 +15,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod client;
+mod history;
 mod workload;
 
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ struct Options {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("history") {
+        history::main(std::env::args().skip(2).collect());
+    }
     let options = Options::parse();
     match run(&options) {
         Ok(summary) => println!("PASS {summary}"),

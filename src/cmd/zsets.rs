@@ -1,6 +1,7 @@
 //! Sorted-set commands (Redis 7.0 `t_zset.c` semantics), split by theme:
 //! `basic` (ZADD ZINCRBY ZREM ZSCORE ZMSCORE ZCARD ZCOUNT ZLEXCOUNT ZRANK ZREVRANK ZPOPMIN
-//! ZPOPMAX ZMPOP ZRANDMEMBER ZSCAN), `range` (ZRANGE and its legacy forms, ZRANGESTORE,
+//! ZPOPMAX ZMPOP ZRANDMEMBER ZSCAN), `blocking` (the attempts of BZPOPMIN BZPOPMAX BZMPOP),
+//! `range` (ZRANGE and its legacy forms, ZRANGESTORE,
 //! ZREMRANGEBY*), `algebra` (ZUNION ZINTER ZDIFF, their *STORE forms, ZINTERCARD).
 //!
 //! Replies and errors match redis-server 7.0.15 byte for byte (scores printed `%.17g`).
@@ -10,6 +11,7 @@
 
 mod algebra;
 mod basic;
+mod blocking;
 mod range;
 
 #[cfg(test)]
@@ -25,9 +27,8 @@ use crate::keyspace::zset::ZSetValue;
 use crate::keyspace::{Db, Value};
 use crate::resp::Frame;
 
-/// For the blocking BZPOPMIN/BZPOPMAX/BZMPOP wrappers (not built here).
-#[allow(unused_imports)]
-pub(crate) use basic::zpop;
+/// What a client blocked in BZPOPMIN/BZPOPMAX/BZMPOP waits on (used by src/shard/blocking.rs).
+pub(crate) use blocking::blocking_wait_spec;
 
 /// Elements a negative-count ZRANDMEMBER may return (bounds the reply; Redis has none).
 pub const ZRANDMEMBER_REPLY_MAX_ELEMENTS: u64 = 1 << 24;
@@ -88,6 +89,12 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
           "Remove and return members with the highest scores in a sorted set", "5.0.0", ["@write", "@sortedset", "@fast"], Some(basic::zpopmax)),
     spec!("zmpop", -4, ["write", "movablekeys"], 0, 0, 0, Route::SameShard, "sorted-set",
           "Remove and return members with scores in a sorted set", "7.0.0", ["@write", "@sortedset", "@slow"], Some(basic::zmpop)),
+    spec!("bzpopmin", -3, ["write", "noscript", "blocking", "fast"], 1, -2, 1, Route::SameShard, "sorted-set",
+          "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "5.0.0", ["@write", "@sortedset", "@fast", "@blocking"], Some(blocking::bzpopmin)),
+    spec!("bzpopmax", -3, ["write", "noscript", "blocking", "fast"], 1, -2, 1, Route::SameShard, "sorted-set",
+          "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "5.0.0", ["@write", "@sortedset", "@fast", "@blocking"], Some(blocking::bzpopmax)),
+    spec!("bzmpop", -5, ["write", "blocking", "movablekeys"], 0, 0, 0, Route::SameShard, "sorted-set",
+          "Remove and return members with scores in a sorted set or block until one is available", "7.0.0", ["@write", "@sortedset", "@slow", "@blocking"], Some(blocking::bzmpop)),
     spec!("zrandmember", -2, ["readonly"], 1, 1, 1, Route::Single, "sorted-set",
           "Get one or multiple random elements from a sorted set", "6.2.0", ["@read", "@sortedset", "@slow"], Some(basic::zrandmember)),
     spec!("zunionstore", -4, ["write", "denyoom", "movablekeys"], 1, 1, 1, Route::SameShard, "sorted-set",
@@ -118,6 +125,7 @@ pub fn movable_key_indexes(args: &[Bytes]) -> Option<Vec<usize>> {
     let (numkeys_at, mut keys) = match &name[..] {
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => (2, vec![1]),
         b"zunion" | b"zinter" | b"zdiff" | b"zintercard" | b"zmpop" => (1, vec![]),
+        b"bzmpop" => (2, vec![]),
         _ => return None,
     };
     let numkeys = args

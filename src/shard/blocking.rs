@@ -1,5 +1,5 @@
-//! Blocked clients (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP): the per-shard registry of
-//! waiters and the wait loop `Shard::run_blocking`.
+//! Blocked clients (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP; BZPOPMIN BZPOPMAX BZMPOP on
+//! sorted sets): the per-shard registry of waiters and the wait loop `Shard::run_blocking`.
 //!
 //! Design:
 //! - Registry: per shard, `key → FIFO of waiters` (a `BTreeMap`, deterministic). A waiter
@@ -9,11 +9,11 @@
 //! - Ready keys: after every local command, `Shard::execute_local` calls
 //!   [`BlockingRegistry::wake_ready`] with the commands it propagated (the effective
 //!   writes). Every key those records write (legacy key spec of the logged command: pushes,
-//!   LINSERT, LMOVE/RPOPLPUSH destinations, RENAME targets, …) that has waiters and now
-//!   holds a non-empty list gets its FIRST waiter notified (Redis serves blocked clients in
-//!   FIFO order). No command has to remember to mark keys ready.
+//!   LINSERT, LMOVE/RPOPLPUSH destinations, RENAME targets, ZADD, …) that has waiters and
+//!   now holds a non-empty list or sorted set gets its FIRST waiter notified (Redis serves
+//!   blocked clients in FIFO order). No command has to remember to mark keys ready.
 //! - Serving: a notified waiter re-runs the command's non-blocking attempt (the handler in
-//!   src/cmd/lists.rs). If another client took the element first (the attempt replies `*-1`)
+//!   src/cmd/lists.rs, src/cmd/zsets/blocking.rs). If another client took the element first (the attempt replies `*-1`)
 //!   it keeps its queue position and waits again. On success it leaves every queue and
 //!   notifies the next waiter of each of its keys that still holds elements, so one RPUSH
 //!   of three elements serves three waiters in turn. The pop's AOF record is appended when
@@ -36,7 +36,10 @@
 //! Known differences from Redis: a woken client retries the keys in argument order (Redis
 //! serves it from the key that became ready), and the wake-up runs as a task after the
 //! pushing command, so a non-blocking LPOP pipelined right after the push can take the
-//! element first. What can fail here: cross-shard send/reply errors (error frames).
+//! element first. A waiter is woken when its key becomes a non-empty list OR sorted set,
+//! whatever it waits for, so a BLPOP client whose key becomes a sorted set (or a BZPOPMIN
+//! client whose key becomes a list) gets WRONGTYPE where Redis 7.0 keeps it blocked.
+//! What can fail here: cross-shard send/reply errors (error frames).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -134,8 +137,12 @@ impl BlockingRegistry {
     /// Notifies the first waiter of every key in `keys` that holds a non-empty list.
     pub fn notify_if_ready<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>, db: &Db) {
         for key in keys {
-            let ready =
-                matches!(db.peek(key).map(|e| &e.value), Some(Value::List(l)) if !l.is_empty());
+            let ready = match db.peek(key).map(|e| &e.value) {
+                Some(Value::List(l)) => !l.is_empty(),
+                // BZPOPMIN BZPOPMAX BZMPOP waiters.
+                Some(Value::ZSet(z)) => !z.is_empty(),
+                _ => false,
+            };
             if ready && self.waiters(key) > 0 {
                 self.notify_first(key);
             }
@@ -213,6 +220,12 @@ impl Future for Notified<'_> {
     }
 }
 
+/// What a blocked client waits on: keys and timeout of a blocking list command
+/// ([`cmd::blocking_wait_spec`]) or sorted-set command (BZPOPMIN BZPOPMAX BZMPOP).
+fn wait_spec(args: &[Bytes]) -> Option<(Vec<Bytes>, Option<Duration>)> {
+    cmd::blocking_wait_spec(args).or_else(|| cmd::zsets::blocking_wait_spec(args))
+}
+
 /// True for the commands `run_blocking` must handle (flag "blocking" in the table).
 pub fn is_blocking(spec: &CommandSpec) -> bool {
     spec.flags.contains(&"blocking")
@@ -237,7 +250,7 @@ impl<I: Io> Shard<I> {
     ) -> Frame {
         let (reply, lsn) = self.execute_local(spec, args);
         let wait = if is_blocking(spec) && reply == Frame::NullArray {
-            cmd::blocking_wait_spec(args)
+            wait_spec(args)
         } else {
             None
         };
@@ -314,7 +327,7 @@ pub async fn call_blocking<C: Clock>(
     args: Vec<Bytes>,
     cross_shard_timeout: Duration,
 ) -> Frame {
-    let wait = cmd::blocking_wait_spec(&args).map(|(_, t)| t);
+    let wait = wait_spec(&args).map(|(_, t)| t);
     let (reply_tx, reply_rx) = async_channel::bounded(1);
     let request = Request {
         job: Job::Command(args),

@@ -333,11 +333,17 @@ pub(crate) fn zpopmax(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
 /// ZMPOP numkeys key [key …] MIN|MAX [COUNT count] → [key, [[member, score], …]] from the
 /// first non-empty key, or a null array.
 pub(crate) fn zmpop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
-    let numkeys = match parse_i64(&args[1]) {
+    zmpop_at(db, ctx, args, 1)
+}
+
+/// The body of ZMPOP / the BZMPOP attempt: `numkeys` at `args[numkeys_at]`, then the keys,
+/// MIN|MAX and an optional COUNT.
+pub(crate) fn zmpop_at(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes], numkeys_at: usize) -> Frame {
+    let numkeys = match args.get(numkeys_at).and_then(|n| parse_i64(n)) {
         Some(n) if n >= 1 => n as usize,
         _ => return Frame::error("ERR numkeys should be greater than 0"),
     };
-    let where_at = match numkeys.checked_add(2) {
+    let where_at = match numkeys.checked_add(numkeys_at + 1) {
         Some(w) if w < args.len() => w,
         _ => return Frame::error(ERR_SYNTAX),
     };
@@ -359,7 +365,7 @@ pub(crate) fn zmpop(db: &mut Db, ctx: &mut ExecCtx, args: &[Bytes]) -> Frame {
             return Frame::error(ERR_SYNTAX);
         }
     }
-    for key in &args[2..where_at] {
+    for key in &args[numkeys_at + 1..where_at] {
         match zpop(db, ctx, key, max, count.unwrap_or(1)) {
             Ok(popped) if popped.is_empty() => continue,
             Ok(popped) => {

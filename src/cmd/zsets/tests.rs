@@ -273,6 +273,62 @@ fn movable_keys_are_found() {
     assert_eq!(movable_key_indexes(&args("ZMPOP 1 k MIN")), Some(vec![2]));
     assert_eq!(movable_key_indexes(&args("ZUNION 9 a")), Some(vec![2]));
     assert_eq!(movable_key_indexes(&args("ZADD k 1 a")), None);
+    assert_eq!(
+        movable_key_indexes(&args("BZMPOP 0 2 a b MIN")),
+        Some(vec![3, 4])
+    );
+}
+
+#[test]
+fn blocking_pop_attempts_reply_and_log_like_zrem() {
+    let mut h = Harness::new();
+    h.run("ZADD z 1 a 2 b 3 c");
+    h.take_log();
+    assert_eq!(h.run("BZPOPMIN nokey z 0"), bulks(&["z", "a", "1"]));
+    assert_eq!(h.run("BZPOPMAX z 0"), bulks(&["z", "c", "3"]));
+    assert_eq!(h.take_log(), vec!["ZREM z a", "ZREM z c"]);
+    assert_eq!(h.run("BZPOPMIN nokey 0"), Frame::NullArray, "empty: blocks");
+    assert_eq!(h.run("BZMPOP 1 1 nokey MIN"), Frame::NullArray);
+    assert!(h.take_log().is_empty(), "a blocked attempt logs nothing");
+    assert_eq!(
+        h.run("BZMPOP 0 1 z MAX COUNT 9"),
+        arr(vec![bulk("z"), arr(vec![bulks(&["b", "2"])])])
+    );
+    assert_eq!(h.take_log(), vec!["ZREM z b"]);
+    assert_eq!(h.run("EXISTS z"), int(0));
+    assert_eq!(
+        h.run("BZPOPMIN z x"),
+        err("ERR timeout is not a float or out of range")
+    );
+    assert_eq!(h.run("BZMPOP -0.5 1 z MIN"), err("ERR timeout is negative"));
+}
+
+#[test]
+fn blocking_wait_spec_names_keys_and_timeout() {
+    use std::time::Duration;
+    let args = |line: &str| -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    };
+    let spec = super::blocking_wait_spec;
+    assert_eq!(
+        spec(&args("BZPOPMIN a b 0")),
+        Some((args("a b"), None)),
+        "0 = forever"
+    );
+    assert_eq!(
+        spec(&args("bzpopmax a 0.25")),
+        Some((args("a"), Some(Duration::from_millis(250))))
+    );
+    assert_eq!(
+        spec(&args("BZMPOP 1.5 2 x y MAX COUNT 3")),
+        Some((args("x y"), Some(Duration::from_millis(1500))))
+    );
+    assert_eq!(spec(&args("BZMPOP 1 3 x y MAX")), None, "numkeys too large");
+    assert_eq!(spec(&args("BZMPOP 1 0 x MAX")), None);
+    assert_eq!(spec(&args("BZPOPMIN a -1")), None);
+    assert_eq!(spec(&args("BLPOP a 0")), None, "lists are not ours");
 }
 
 /// A reply in the one-line form `record_redis.py` writes (+simple, -error, :int, $bulk with
@@ -367,6 +423,9 @@ fn command(kind: u8, k1: usize, k2: usize, n: i64, m: u8) -> String {
         20 => format!("ZADD {a} -inf m{m}"),
         21 => format!("DEL {a}"),
         22 => format!("ZADD {a} -0 m{m}"),
+        23 => format!("BZPOPMIN {a} {b} 0"),
+        24 => format!("BZPOPMAX {a} 1.5"),
+        25 => format!("BZMPOP 0 2 {a} {b} MIN COUNT {}", n.rem_euclid(3) + 1),
         _ => format!("ZRANGE {a} 0 -1 WITHSCORES"),
     }
 }
@@ -396,7 +455,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]
     fn replaying_the_zset_log_reproduces_the_state(
-        ops in proptest::collection::vec((0u8..26, 0..KEYS.len(), 0..KEYS.len(), -12i64..12, 0u8..8), 1..80)
+        ops in proptest::collection::vec((0u8..28, 0..KEYS.len(), 0..KEYS.len(), -12i64..12, 0u8..8), 1..80)
     ) {
         let mut h = Harness::new();
         for (kind, k1, k2, n, m) in ops {
