@@ -17,6 +17,7 @@ mod hashes;
 mod introspect;
 mod keys;
 mod lists;
+mod multi;
 pub mod rewrite;
 mod sets;
 mod strings;

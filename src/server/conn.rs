@@ -51,6 +51,8 @@ pub struct Client {
     pub peer: String,
     /// SELECTed database (only 0 exists).
     pub db_index: u32,
+    /// MULTI/EXEC/WATCH state (src/server/multi.rs).
+    pub tx: crate::server::multi::TxState,
 }
 
 /// Accepts connections forever, one task per connection.
@@ -110,6 +112,7 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         authenticated: config.requirepass.is_none(),
         peer,
         db_index: 0,
+        tx: crate::server::multi::TxState::default(),
     };
     let router = Router {
         shard: &shard,
@@ -244,6 +247,12 @@ async fn run_command<I: Io>(
     client: &mut Client,
     args: Vec<Bytes>,
 ) -> Outcome {
+    // MULTI/EXEC/WATCH (src/server/multi.rs): transaction commands, and queuing in MULTI.
+    let args = match crate::server::multi::divert(router, node, client, args).await {
+        Ok(crate::server::multi::Diverted::Reply(frame)) => return Outcome::Reply(frame),
+        Ok(crate::server::multi::Diverted::Local(frame, lsn)) => return Outcome::Local(frame, lsn),
+        Err(args) => args,
+    };
     let Some(spec) = cmd::lookup(&args[0]) else {
         return Outcome::Reply(cmd::unknown_command(&args));
     };
