@@ -125,6 +125,11 @@ impl WatchRegistry {
         self.keys.borrow().is_empty()
     }
 
+    /// Keys in the registry (dead watchers not yet pruned included).
+    pub fn keys_len(&self) -> usize {
+        self.keys.borrow().len()
+    }
+
     /// Live watchers of `key`.
     pub fn watchers(&self, key: &[u8]) -> usize {
         self.keys.borrow().get(key).map_or(0, |list| {

@@ -98,7 +98,8 @@ fn dropped_flags_are_pruned() {
         let gone = TxWatch::new();
         registry.watch(Bytes::from(format!("key{i}")), &gone, &db, 0);
     }
-    assert!(registry.is_empty());
+    // Only the last registration's flag was alive during the sweep.
+    assert_eq!(registry.keys_len(), 1);
 }
 
 #[test]
