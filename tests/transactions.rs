@@ -49,13 +49,23 @@ impl Raw {
         }
     }
 
-    /// Sends one command and returns exactly one reply, as wire text.
-    fn cmd(&mut self, parts: &[&str]) -> String {
+    /// Sends one command without reading its reply.
+    fn send(&mut self, parts: &[&str]) {
         let mut out = format!("*{}\r\n", parts.len()).into_bytes();
         for part in parts {
             out.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
         }
         self.stream.write_all(&out).expect("send");
+    }
+
+    /// Sends one command and returns exactly one reply, as wire text.
+    fn cmd(&mut self, parts: &[&str]) -> String {
+        self.send(parts);
+        self.reply()
+    }
+
+    /// Reads exactly one reply, as wire text.
+    fn reply(&mut self) -> String {
         let mut text = String::new();
         let mut need = 1i64;
         while need > 0 {
@@ -234,6 +244,21 @@ fn watch_is_invalidated_by_any_effective_write() {
         let got = watch_case(&server, setup, "k", touch);
         assert_eq!(&got, want, "{name}");
     }
+    // A blocked client served by another client's push writes the watched key: BLMOVE's
+    // destination is only written by the pop, not by the push.
+    let mut a = Raw::new(&server);
+    let mut blocked = Raw::new(&server);
+    let mut pusher = Raw::new(&server);
+    a.expect(&[("DEL bk bsrc", ":0\r\n"), ("WATCH bk", "+OK\r\n")]);
+    blocked.send(&["BLMOVE", "bsrc", "bk", "LEFT", "RIGHT", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    pusher.expect(&[("RPUSH bsrc a", ":1\r\n")]);
+    assert_eq!(blocked.reply(), "$1\r\na\r\n");
+    a.expect(&[
+        ("MULTI", "+OK\r\n"),
+        ("PING", "+QUEUED\r\n"),
+        ("EXEC", ABORTED),
+    ]);
     // The watching client's own write counts too.
     let mut a = Raw::new(&server);
     a.expect(&[
