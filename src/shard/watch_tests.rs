@@ -125,3 +125,64 @@ fn transaction_record_round_trips_and_rejects_garbage() {
         assert!(transaction_records(&args).unwrap().is_err(), "{bad:?}");
     }
 }
+
+/// A transaction is one AOF record: cutting the log anywhere inside it drops all of it,
+/// never a part (the recovered commands are a prefix of whole transactions).
+#[test]
+fn a_torn_transaction_record_drops_the_whole_transaction() {
+    use crate::io::mem::MemIo;
+    use crate::persist::{Aof, AofOptions};
+    use crate::server::config::{Config, FsyncPolicy};
+
+    let config = Config {
+        appendfsync: FsyncPolicy::Always,
+        ..Config::default()
+    };
+    let options = AofOptions::from_config(&config, 0);
+    let path = options.path();
+    let single = cmd_of(&["SET", "a", "1"]);
+    let transaction = vec![cmd_of(&["SET", "b", "1"]), cmd_of(&["INCR", "n"])];
+    let io = MemIo::new();
+    let world = io.clone();
+    let (opts, record) = (options.clone(), transaction_record(&transaction));
+    let before_len = io
+        .run(async move {
+            let (aof, _) = Aof::open(world.clone(), opts, &mut |_, _| Ok(()))
+                .await
+                .expect("open");
+            let lsn = aof.append(&single).expect("append");
+            aof.wait_ack(lsn).await.expect("ack");
+            let len = world.file_bytes(&path).expect("file").len();
+            let lsn = aof.append(&record).expect("append");
+            aof.wait_ack(lsn).await.expect("ack");
+            len
+        })
+        .expect("write stalled");
+    let full = io.file_bytes(&options.path()).expect("file");
+    for cut in (before_len..=full.len()).step_by(7).chain([full.len()]) {
+        let io = MemIo::new();
+        io.put_file(&options.path(), full[..cut].to_vec());
+        let world = io.clone();
+        let opts = options.clone();
+        let replayed = io
+            .run(async move {
+                let mut seen: Vec<Vec<Bytes>> = Vec::new();
+                Aof::open(world, opts, &mut |_, args| {
+                    match transaction_records(&args) {
+                        Some(inner) => seen.extend(inner?),
+                        None => seen.push(args),
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("recovery accepts a torn tail");
+                seen
+            })
+            .expect("recovery stalled");
+        let mut want = vec![cmd_of(&["SET", "a", "1"])];
+        if cut == full.len() {
+            want.extend(transaction.clone());
+        }
+        assert_eq!(replayed, want, "cut at {cut} of {}", full.len());
+    }
+}
