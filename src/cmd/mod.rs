@@ -18,6 +18,7 @@ mod hashes;
 mod introspect;
 mod keys;
 mod lists;
+mod multi;
 mod pubsub;
 pub mod rewrite;
 mod sets;

@@ -163,6 +163,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     super::zsets::COMMANDS,
     super::generic_extra::COMMANDS,
     super::pubsub::COMMANDS,
+    super::multi::COMMANDS,
 ];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();

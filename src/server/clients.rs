@@ -550,6 +550,7 @@ mod tests {
             peer: format!("127.0.0.1:{}", 5000 + id),
             db_index: 0,
             pubsub: crate::server::pubsub::ClientPubSub::new(Arc::default(), id),
+            tx: crate::server::multi::TxState::default(),
         };
         (client, registration)
     }

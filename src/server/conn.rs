@@ -57,6 +57,8 @@ pub struct Client {
     pub db_index: u32,
     /// Pub/Sub subscriptions and outbox (src/server/pubsub.rs); dropping unsubscribes.
     pub pubsub: crate::server::pubsub::ClientPubSub,
+    /// MULTI/EXEC/WATCH state (src/server/multi.rs).
+    pub tx: crate::server::multi::TxState,
 }
 
 /// Accepts connections forever, one task per connection.
@@ -132,6 +134,7 @@ async fn serve<I: Io>(
         peer,
         db_index: 0,
         pubsub: crate::server::pubsub::ClientPubSub::new(node.pubsub.clone(), client_id),
+        tx: crate::server::multi::TxState::default(),
     };
     let router = Router {
         shard: &shard,
@@ -317,12 +320,52 @@ async fn run_command<I: Io>(
     }
 }
 
+/// Pub/Sub (src/server/pubsub.rs): `Some` when the command was a pub/sub command or was
+/// refused in subscribed mode; keeps CLIENT LIST's `sub=`/`psub=` current.
+fn pubsub_hook<I: Io>(
+    router: &Router<'_, I>,
+    node: &Arc<Node>,
+    client: &mut Client,
+    args: &[Bytes],
+) -> Option<Outcome> {
+    let spec = cmd::lookup(&args[0])?;
+    cmd::check_arity(spec, args.len()).ok()?;
+    client.pubsub.resp3 = client.protocol == Protocol::Resp3;
+    let io = &router.shard.io;
+    let frames = crate::server::pubsub::handle(io, node, &mut client.pubsub, spec, args)?;
+    let (sub, psub) = client.pubsub.counts();
+    let mut state = client.shared.state();
+    (state.sub, state.psub) = (sub, psub);
+    Some(Outcome::Many(frames))
+}
+
 async fn run_command_unshaped<I: Io>(
     router: &Router<'_, I>,
     node: &Arc<Node>,
     client: &mut Client,
     args: Vec<Bytes>,
 ) -> Outcome {
+    // Redis order: unknown command / arity errors (which also flag a MULTI), NOAUTH,
+    // subscribed-mode refusals, then MULTI queuing, then the command itself.
+    if !client.authenticated {
+        if let Some(spec) = cmd::lookup(&args[0]) {
+            let allowed = matches!(spec.name, "auth" | "hello" | "quit" | "reset");
+            if cmd::check_arity(spec, args.len()).is_ok() && !allowed {
+                return Outcome::Reply(Frame::error("NOAUTH Authentication required."));
+            }
+        }
+    }
+    if client.pubsub.is_subscribed() && client.protocol != Protocol::Resp3 {
+        if let Some(outcome) = pubsub_hook(router, node, client, &args) {
+            return outcome;
+        }
+    }
+    // MULTI/EXEC/WATCH (src/server/multi.rs): transaction commands, and queuing in MULTI.
+    let args = match crate::server::multi::divert(router, node, client, args).await {
+        Ok(crate::server::multi::Diverted::Reply(frame)) => return Outcome::Reply(frame),
+        Ok(crate::server::multi::Diverted::Local(frame, lsn)) => return Outcome::Local(frame, lsn),
+        Err(args) => args,
+    };
     let Some(spec) = cmd::lookup(&args[0]) else {
         return Outcome::Reply(cmd::unknown_command(&args));
     };
@@ -333,14 +376,8 @@ async fn run_command_unshaped<I: Io>(
         return Outcome::Reply(Frame::error("NOAUTH Authentication required."));
     }
     // Pub/Sub (src/server/pubsub.rs): subscribed-mode refusals, then the pub/sub commands.
-    let io = &router.shard.io;
-    client.pubsub.resp3 = client.protocol == Protocol::Resp3;
-    if let Some(frames) = crate::server::pubsub::handle(io, node, &mut client.pubsub, spec, &args) {
-        let (sub, psub) = client.pubsub.counts();
-        let mut state = client.shared.state();
-        (state.sub, state.psub) = (sub, psub);
-        drop(state);
-        return Outcome::Many(frames);
+    if let Some(outcome) = pubsub_hook(router, node, client, &args) {
+        return outcome;
     }
     if spec.route == Route::Connection {
         return match admin::handle(router, node, client, spec, &args).await {

@@ -20,6 +20,7 @@ pub mod config_params;
 pub mod conn;
 pub mod info;
 pub mod misc;
+pub mod multi;
 pub mod persistence;
 pub mod pubsub;
 pub mod pubsub_registry;
@@ -358,6 +359,7 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                     .try_send(Response::Snapshot(Box::new(db), dirty));
             }
             Job::Rewrite(job) => persistence::serve_rewrite_job(&shard, job, request.reply),
+            Job::Multi(job) => crate::shard::watch::serve_job(&shard, job, request.reply),
             Job::Command(args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
                     let _ = request

@@ -60,6 +60,8 @@ pub enum Job {
     Snapshot,
     /// One step of BGREWRITEAOF (src/server/persistence.rs).
     Rewrite(crate::server::persistence::RewriteJob),
+    /// WATCH registration or an atomic EXEC (src/shard/watch.rs).
+    Multi(crate::shard::watch::WatchJob),
 }
 
 /// The answer to a [`Job`].
@@ -72,6 +74,8 @@ pub enum Response {
     Snapshot(Box<crate::keyspace::Db>, u64),
     /// The answer to `Job::Rewrite`.
     Rewrite(Result<crate::server::persistence::RewriteAnswer, String>),
+    /// The answer to `Job::Multi`.
+    Multi(crate::shard::watch::WatchAnswer),
 }
 
 /// One request in a shard's inbound queue, with the channel its answer goes back on.

@@ -8,3 +8,4 @@ pub mod dispatch;
 pub mod route;
 pub mod slot;
 pub mod state;
+pub mod watch; // WATCHed keys and atomic EXEC (MULTI/EXEC)

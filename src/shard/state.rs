@@ -48,6 +48,8 @@ pub struct Shard<I: Io> {
     pub truncated_bytes: Cell<u64>,
     /// Clients blocked on this shard's keys (BLPOP & co., see `shard::blocking`).
     pub blocking: crate::shard::blocking::BlockingRegistry,
+    /// WATCHed keys on this shard (MULTI/EXEC, see `shard::watch`).
+    pub watch: crate::shard::watch::WatchRegistry,
     /// Test-only (`Defects::drop_appends_during_rewrite`, predecessor bug 8): set by the
     /// rewrite from its switch until its base is written; while set, a record that finds
     /// more than [`DEFECT_BUFFER_FULL_BYTES`] buffered is dropped instead of appended.
@@ -70,6 +72,7 @@ impl<I: Io> Shard<I> {
             loaded_records: Cell::new(0),
             truncated_bytes: Cell::new(0),
             blocking: crate::shard::blocking::BlockingRegistry::new(),
+            watch: crate::shard::watch::WatchRegistry::new(),
             drop_appends_when_full: Cell::new(false),
         }
     }
@@ -84,9 +87,14 @@ impl<I: Io> Shard<I> {
                 return (error.to_reply(), None);
             }
         }
+        // MULTI/EXEC: FLUSHALL/FLUSHDB invalidate the watched keys present before them.
+        let flushed = self.watch.before_command(spec, &self.db.borrow());
         let (reply, propagate) =
             self.with_ctx(false, |db, ctx| cmd::execute_spec(spec, db, ctx, args));
         self.dirty.set(self.dirty.get() + propagate.len() as u64);
+        // MULTI/EXEC: keys this command wrote invalidate their watchers (shard::watch).
+        self.watch
+            .after_command(&propagate, &flushed, &self.db.borrow());
         // Wake clients blocked on keys this command filled (lists family).
         self.blocking.wake_ready(&propagate, &self.db.borrow());
         let lsn = self.append_all(&propagate);
@@ -101,6 +109,8 @@ impl<I: Io> Shard<I> {
         let (_, propagate) = self.with_ctx(false, |db, ctx| {
             db.active_expire_cycle(ctx, ACTIVE_EXPIRE_SAMPLE_BUDGET_KEYS)
         });
+        // MULTI/EXEC: a watched key reclaimed by expiry invalidates its watchers.
+        self.watch.after_command(&propagate, &[], &self.db.borrow());
         if let Err(error) = self.append_all(&propagate) {
             tracing::warn!(
                 shard = self.id,
@@ -112,7 +122,7 @@ impl<I: Io> Shard<I> {
 
     /// Runs `f` on the keyspace with an execution context (the seam's clock and entropy);
     /// returns its result and the commands it propagated.
-    fn with_ctx<R>(
+    pub(crate) fn with_ctx<R>(
         &self,
         replaying: bool,
         f: impl FnOnce(&mut Db, &mut ExecCtx) -> R,
@@ -130,8 +140,19 @@ impl<I: Io> Shard<I> {
         (result, propagate)
     }
 
-    /// Applies one replayed AOF record (start-up); nothing is logged.
+    /// Applies one replayed AOF record (start-up); nothing is logged. A transaction record
+    /// (`shard::watch::transaction_record`) applies each of its commands in order.
     pub fn replay(&self, args: &[Bytes]) -> Result<(), String> {
+        if let Some(commands) = crate::shard::watch::transaction_records(args) {
+            for command in commands? {
+                self.replay_one(&command)?;
+            }
+            return Ok(());
+        }
+        self.replay_one(args)
+    }
+
+    fn replay_one(&self, args: &[Bytes]) -> Result<(), String> {
         let (reply, _) = self.with_ctx(true, |db, ctx| cmd::execute(db, ctx, args));
         match reply {
             Frame::Error(text) => Err(format!(
@@ -184,7 +205,7 @@ impl<I: Io> Shard<I> {
         stats
     }
 
-    fn append_all(&self, propagate: &[Vec<Bytes>]) -> Result<Option<Lsn>, Frame> {
+    pub(crate) fn append_all(&self, propagate: &[Vec<Bytes>]) -> Result<Option<Lsn>, Frame> {
         let Some(aof) = &self.aof else {
             return Ok(None);
         };
