@@ -162,6 +162,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     super::lists::COMMANDS,
     super::zsets::COMMANDS,
     super::generic_extra::COMMANDS,
+    super::databases::COMMANDS,
 ];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();

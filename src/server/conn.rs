@@ -49,7 +49,7 @@ pub struct Client {
     pub authenticated: bool,
     /// Peer address, `ip:port`.
     pub peer: String,
-    /// SELECTed database (only 0 exists).
+    /// SELECTed database (the router's `db` follows it; `cmd::databases`).
     pub db_index: u32,
 }
 
@@ -116,6 +116,7 @@ async fn serve<I: Io>(shard: Rc<Shard<I>>, node: Arc<Node>, mut stream: I::Strea
         senders: &node.senders,
         shards: node.shards(),
         timeout: config.cross_shard_timeout(),
+        db: std::cell::Cell::new(0), // SELECT (databases)
     };
     let mut parser = RequestParser::new(limits);
     let mut input = Vec::with_capacity(READ_CHUNK_BYTES);

@@ -238,12 +238,18 @@ async fn recover_shard<I: Io>(
     shard_id: u16,
 ) -> Result<Shard<I>, StartError> {
     let shards = node.shards;
-    let shard = Shard::new(shard_id, io.clone(), Db::new(io.random_u64()), None);
+    // Databases: one keyspace per database (SELECT 0..databases-1, cmd::databases).
+    let new_dbs = || -> Vec<Db> {
+        (0..config.databases)
+            .map(|_| Db::new(io.random_u64()))
+            .collect()
+    };
+    let shard = Shard::with_dbs(shard_id, io.clone(), new_dbs(), None);
     if !config.appendonly {
-        let mut db = Db::new(io.random_u64());
+        let mut dbs = new_dbs();
         let loaded = snapshot::load_dump(
             io,
-            &mut db,
+            &mut dbs,
             &config.dir,
             &config.dbfilename,
             shard_id,
@@ -251,7 +257,7 @@ async fn recover_shard<I: Io>(
         )
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?;
-        *shard.db.borrow_mut() = db;
+        *shard.dbs.borrow_mut() = dbs;
         if loaded > 0 {
             tracing::info!(shard = shard_id, keys = loaded, "DB loaded from disk");
         }
@@ -285,8 +291,8 @@ async fn recover_shard<I: Io>(
         elapsed_ms = (io.monotonic() - started).as_millis() as u64,
         "AOF loaded"
     );
-    let Shard { db, .. } = shard;
-    let recovered = Shard::new(shard_id, io.clone(), db.into_inner(), Some(aof));
+    let Shard { dbs, .. } = shard;
+    let recovered = Shard::with_dbs(shard_id, io.clone(), dbs.into_inner(), Some(aof));
     recovered.loaded_records.set(report.records);
     recovered.truncated_bytes.set(report.truncated_bytes);
     Ok(recovered)
@@ -341,14 +347,14 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                     .try_send(Response::Stats(Box::new(shard.stats())));
             }
             Job::Snapshot => {
-                let db = shard.db.borrow().clone();
+                let db = shard.dbs.borrow().clone();
                 let dirty = shard.dirty.get();
                 let _ = request
                     .reply
                     .try_send(Response::Snapshot(Box::new(db), dirty));
             }
             Job::Rewrite(job) => persistence::serve_rewrite_job(&shard, job, request.reply),
-            Job::Command(args) => {
+            Job::Command(db, args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
                     let _ = request
                         .reply
@@ -359,6 +365,7 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                     // Blocking list command: wait in a task of its own (lists family).
                     let task = crate::shard::blocking::serve_blocking_request(
                         shard.clone(),
+                        db,
                         spec,
                         args,
                         request.reply,
@@ -366,7 +373,15 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                     shard.io.spawn_local(task);
                     continue;
                 }
-                let (reply, lsn) = shard.execute_local(spec, &args);
+                if db >= shard.databases() {
+                    let _ = request
+                        .reply
+                        .try_send(Response::Reply(crate::resp::Frame::error(
+                            crate::cmd::databases::ERR_DB_OUT_OF_RANGE,
+                        )));
+                    continue;
+                }
+                let (reply, lsn) = shard.execute_local(db, spec, &args);
                 let lsn = lsn.or_else(|| shard.read_barrier());
                 let acker = shard.clone();
                 shard.io.spawn_local(async move {
