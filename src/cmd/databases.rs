@@ -80,9 +80,17 @@ fn parse_db_arg(arg: &[u8]) -> Result<i64, ()> {
         .ok_or(())
 }
 
-/// SELECT's and MOVE's index check: `Ok(index)`, or the exact Redis error frame.
+/// An index that parses as a 64-bit integer but does not fit a C int (SELECT, MOVE, COPY).
+pub const ERR_NOT_INT32: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
+
+/// SELECT's, MOVE's and COPY's index check (Redis `getIntFromObjectOrReply` with the
+/// default messages, then the range): `Ok(index)`, or the exact Redis error frame.
 pub fn db_index_arg(arg: &[u8], databases: usize) -> Result<usize, Frame> {
-    let n = parse_db_arg(arg).map_err(|()| Frame::error(ERR_NOT_INTEGER))?;
+    let n = parse_i64(arg).ok_or_else(|| Frame::error(ERR_NOT_INTEGER))?;
+    if i32::try_from(n).is_err() {
+        return Err(Frame::error(ERR_NOT_INT32));
+    }
     usize::try_from(n)
         .ok()
         .filter(|&n| n < databases)

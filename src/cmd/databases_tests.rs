@@ -79,7 +79,8 @@ fn move_follows_redis() {
     m.run("SET k v");
     assert_eq!(m.run("MOVE k abc"), err(ERR_NOT_INTEGER));
     assert_eq!(m.run("MOVE k 1.5"), err(ERR_NOT_INTEGER));
-    assert_eq!(m.run("MOVE k 99999999999"), err(ERR_NOT_INTEGER));
+    assert_eq!(m.run("MOVE k 99999999999"), err(ERR_NOT_INT32));
+    assert_eq!(m.run("MOVE k -0"), err(ERR_NOT_INTEGER));
     assert_eq!(m.run("MOVE k -1"), err(ERR_DB_OUT_OF_RANGE));
     assert_eq!(m.run("MOVE k 4"), err(ERR_DB_OUT_OF_RANGE));
     m.run("PEXPIRE k 100000");
@@ -128,6 +129,7 @@ fn swapdb_follows_redis() {
     assert_eq!(m.run("SWAPDB 0 4"), err(ERR_DB_OUT_OF_RANGE));
     assert_eq!(m.run("SWAPDB -1 0"), err(ERR_DB_OUT_OF_RANGE));
     assert_eq!(m.run("SWAPDB 4 x"), err("ERR invalid second DB index"));
+    assert_eq!(m.run("SWAPDB 99999999999 1"), err("ERR invalid first DB index"));
     m.run("SET a 1");
     m.run("SET b 2");
     assert_eq!(m.run("SWAPDB 0 3"), Frame::ok());
@@ -166,6 +168,10 @@ fn copy_to_another_database() {
     assert_eq!(m.run("COPY k k DB 1"), Frame::Integer(1));
     assert_eq!(m.run("COPY k k DB 1"), Frame::Integer(0));
     assert_eq!(m.run("COPY k k DB 1 REPLACE"), Frame::Integer(1));
+    assert_eq!(m.run("COPY k k DB 99 DB 1"), err(ERR_DB_OUT_OF_RANGE));
+    assert_eq!(m.run("COPY k k DB 1 foo"), err(ERR_SYNTAX));
+    assert_eq!(m.run("COPY k k DB"), err(ERR_SYNTAX));
+    assert_eq!(m.run("COPY k k DB 0 DB 1"), Frame::Integer(0));
     assert_eq!(m.run("COPY k k2 DB 0"), Frame::Integer(1));
     assert_eq!((m.len(0), m.len(1)), (2, 1));
 }
