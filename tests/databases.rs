@@ -66,7 +66,11 @@ fn per_database_commands(shards: &str) {
         "ERR value is not an integer or out of range"
     );
     assert_eq!(
-        error_text(redis::cmd("SELECT").arg("99999999999").query::<()>(&mut con)),
+        error_text(
+            redis::cmd("SELECT")
+                .arg("99999999999")
+                .query::<()>(&mut con)
+        ),
         "ERR value is out of range, value must between -2147483648 and 2147483647"
     );
     for name in names() {
@@ -98,19 +102,41 @@ fn per_database_commands(shards: &str) {
 
     // MOVE: 1 moved; 0 when the target has the key or the source lacks it.
     assert_eq!(
-        error_text(redis::cmd("MOVE").arg("key:9").arg(0).query::<i64>(&mut con)),
+        error_text(
+            redis::cmd("MOVE")
+                .arg("key:9")
+                .arg(0)
+                .query::<i64>(&mut con)
+        ),
         "ERR source and destination objects are the same"
     );
     assert_eq!(
-        error_text(redis::cmd("MOVE").arg("key:9").arg(16).query::<i64>(&mut con)),
+        error_text(
+            redis::cmd("MOVE")
+                .arg("key:9")
+                .arg(16)
+                .query::<i64>(&mut con)
+        ),
         "ERR DB index is out of range"
     );
     let _: () = con.pexpire("key:9", 100_000).unwrap();
-    let moved: i64 = redis::cmd("MOVE").arg("key:9").arg(2).query(&mut con).unwrap();
+    let moved: i64 = redis::cmd("MOVE")
+        .arg("key:9")
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(moved, 1);
-    let moved: i64 = redis::cmd("MOVE").arg("key:9").arg(2).query(&mut con).unwrap();
+    let moved: i64 = redis::cmd("MOVE")
+        .arg("key:9")
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(moved, 0, "no longer in the source");
-    let moved: i64 = redis::cmd("MOVE").arg("key:1").arg(1).query(&mut con).unwrap();
+    let moved: i64 = redis::cmd("MOVE")
+        .arg("key:1")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(moved, 0, "exists in the target");
     select(&mut con, 2);
     let ttl: i64 = con.pttl("key:9").unwrap();
@@ -150,7 +176,10 @@ fn per_database_commands(shards: &str) {
     assert_eq!(dbsize(&mut other), 0);
     assert_eq!(dbsize(&mut con), 5);
     let info = keyspace(&mut con);
-    assert!(info.contains("db0:keys=5,") && !info.contains("db1:"), "{info}");
+    assert!(
+        info.contains("db0:keys=5,") && !info.contains("db1:"),
+        "{info}"
+    );
     let _: () = redis::cmd("FLUSHALL").query(&mut other).unwrap();
     assert_eq!(dbsize(&mut con), 0);
     select(&mut con, 2);
@@ -251,7 +280,12 @@ fn write_layout(con: &mut redis::Connection) {
 }
 
 fn check_layout(con: &mut redis::Connection) {
-    for (db, value, count) in [(0, "db0", 20), (1, "db1", 20), (5, "db5", 19), (4, "db3", 20)] {
+    for (db, value, count) in [
+        (0, "db0", 20),
+        (1, "db1", 20),
+        (5, "db5", 19),
+        (4, "db3", 20),
+    ] {
         select(con, db);
         assert_eq!(dbsize(con), count, "database {db}");
         for name in names().iter().filter(|n| db != 5 || *n != "key:3") {
@@ -285,8 +319,7 @@ fn wait_rewrite_done(con: &mut redis::Connection) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrite_scheduled:1")
-        {
+        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrite_scheduled:1") {
             return;
         }
         assert!(Instant::now() < deadline, "rewrite did not finish: {info}");
@@ -348,7 +381,14 @@ impl RedisServer {
     fn start(dir: &std::path::Path) -> RedisServer {
         let port = common::free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir)
             .args(["--dbfilename", "dump.rdb"])
@@ -356,12 +396,14 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
+        // Owned at once, so a failed start below still kills and reaps it (Drop).
+        let server = RedisServer { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) {
                 if let Ok(mut con) = client.get_connection() {
                     if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                        return RedisServer { child, port };
+                        return server;
                     }
                 }
             }
@@ -396,9 +438,15 @@ fn rdb_save_restores_every_database_and_redis_reads_it_the_same() {
     let rdb = dir.path().join("dump.rdb");
     let out = Command::new("redis-check-rdb").arg(&rdb).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("RDB looks OK"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("RDB looks OK"),
+        "{stdout}"
+    );
     let keys = 20 + 20 + 19 + 20 + 1;
-    assert!(stdout.contains(&format!("[info] {keys} keys read")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("[info] {keys} keys read")),
+        "{stdout}"
+    );
 
     let real = RedisServer::start(dir.path());
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/", real.port)).unwrap();

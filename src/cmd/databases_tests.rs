@@ -129,7 +129,10 @@ fn swapdb_follows_redis() {
     assert_eq!(m.run("SWAPDB 0 4"), err(ERR_DB_OUT_OF_RANGE));
     assert_eq!(m.run("SWAPDB -1 0"), err(ERR_DB_OUT_OF_RANGE));
     assert_eq!(m.run("SWAPDB 4 x"), err("ERR invalid second DB index"));
-    assert_eq!(m.run("SWAPDB 99999999999 1"), err("ERR invalid first DB index"));
+    assert_eq!(
+        m.run("SWAPDB 99999999999 1"),
+        err("ERR invalid first DB index")
+    );
     m.run("SET a 1");
     m.run("SET b 2");
     assert_eq!(m.run("SWAPDB 0 3"), Frame::ok());
@@ -224,8 +227,8 @@ proptest! {
             let reply = execute_in(&mut replayed, *db, &mut ctx, record);
             prop_assert!(!reply.is_error(), "replayed {:?} failed: {:?}", record, reply);
         }
-        for db in 0..DATABASES {
-            prop_assert_eq!(state(&m.dbs[db]), state(&replayed[db]), "database {}", db);
+        for (db, (ours, theirs)) in m.dbs.iter().zip(&replayed).enumerate() {
+            prop_assert_eq!(state(ours), state(theirs), "database {}", db);
         }
     }
 }

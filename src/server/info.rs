@@ -123,7 +123,7 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
         ),
         "keyspace" => {
             // One line per non-empty database (databases: shard::dispatch::keyspace_lines).
-            let per_shard: Vec<&[crate::shard::dispatch::DbStats]> =
+            let per_shard: Vec<&[(usize, crate::shard::dispatch::DbStats)]> =
                 stats.iter().flatten().map(|s| s.databases.as_slice()).collect();
             let lines = crate::shard::dispatch::keyspace_lines(&per_shard);
             write!(out, "# Keyspace\r\n{lines}")

@@ -361,6 +361,14 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                         .try_send(Response::Reply(crate::cmd::unknown_command(&args)));
                     continue;
                 };
+                if db >= shard.databases() {
+                    let _ = request
+                        .reply
+                        .try_send(Response::Reply(crate::resp::Frame::error(
+                            crate::cmd::databases::ERR_DB_OUT_OF_RANGE,
+                        )));
+                    continue;
+                }
                 if crate::shard::blocking::is_blocking(spec) {
                     // Blocking list command: wait in a task of its own (lists family).
                     let task = crate::shard::blocking::serve_blocking_request(
@@ -371,14 +379,6 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                         request.reply,
                     );
                     shard.io.spawn_local(task);
-                    continue;
-                }
-                if db >= shard.databases() {
-                    let _ = request
-                        .reply
-                        .try_send(Response::Reply(crate::resp::Frame::error(
-                            crate::cmd::databases::ERR_DB_OUT_OF_RANGE,
-                        )));
                     continue;
                 }
                 let (reply, lsn) = shard.execute_local(db, spec, &args);

@@ -47,8 +47,8 @@ pub struct ShardStats {
     pub aof_loaded_records: u64,
     /// AOF: bytes of torn tail truncated at start-up.
     pub aof_truncated_bytes: u64,
-    /// Per database (index = database number), for INFO keyspace.
-    pub databases: Vec<DbStats>,
+    /// The non-empty databases as (database number, numbers), ascending, for INFO keyspace.
+    pub databases: Vec<(usize, DbStats)>,
 }
 
 /// Keys sampled per database for INFO keyspace `avg_ttl`.
@@ -77,18 +77,17 @@ impl DbStats {
 }
 
 /// INFO keyspace lines (`db3:keys=2,expires=1,avg_ttl=1234\r\n`) for every non-empty database,
-/// summed over the shards (`avg_ttl` weighted by each shard's `expires`).
-pub fn keyspace_lines(shards: &[&[DbStats]]) -> String {
-    let count = shards.iter().map(|s| s.len()).max().unwrap_or(0);
+/// summed over the shards' [`ShardStats::databases`] (`avg_ttl` weighted by `expires`).
+pub fn keyspace_lines(shards: &[&[(usize, DbStats)]]) -> String {
+    let mut totals: std::collections::BTreeMap<usize, (DbStats, u128)> = Default::default();
+    for (index, stats) in shards.iter().flat_map(|s| s.iter()) {
+        let (total, ttl_weighted) = totals.entry(*index).or_default();
+        total.keys += stats.keys;
+        total.expires += stats.expires;
+        *ttl_weighted += u128::from(stats.avg_ttl_ms) * u128::from(stats.expires);
+    }
     let mut out = String::new();
-    for index in 0..count {
-        let mut total = DbStats::default();
-        let mut ttl_weighted: u128 = 0;
-        for stats in shards.iter().filter_map(|s| s.get(index)) {
-            total.keys += stats.keys;
-            total.expires += stats.expires;
-            ttl_weighted += u128::from(stats.avg_ttl_ms) * u128::from(stats.expires);
-        }
+    for (index, (total, ttl_weighted)) in totals {
         if total.keys == 0 {
             continue;
         }

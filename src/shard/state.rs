@@ -244,7 +244,10 @@ impl<I: Io> Shard<I> {
             expires: dbs.iter().map(|d| d.expires_len() as u64).sum(),
             used_memory_bytes: dbs.iter().map(|d| d.used_memory_bytes() as u64).sum(),
             expired_keys: dbs.iter().map(Db::expired_keys).sum(),
-            databases: dbs.iter().map(|d| DbStats::of(d, now_ms)).collect(),
+            databases: (dbs.iter().enumerate())
+                .filter(|(_, d)| !d.is_empty())
+                .map(|(index, d)| (index, DbStats::of(d, now_ms)))
+                .collect(),
             commands_processed: self.commands_processed.get(),
             dirty: self.dirty.get(),
             aof_last_write_ok: true,
