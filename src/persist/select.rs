@@ -129,6 +129,65 @@ mod tests {
         ));
     }
 
+    /// Appends `(db, i)` records in order and syncs them.
+    fn append_in(
+        io: &crate::io::mem::MemIo,
+        aof: &Aof<crate::io::mem::MemIo>,
+        records: &[(usize, u64)],
+    ) {
+        let aof = aof.clone();
+        let records = records.to_vec();
+        io.run(async move {
+            for (db, i) in records {
+                aof.append_in_db(db, &crate::persist::tests::cmd(i))
+                    .expect("append");
+            }
+            aof.flush_and_sync().await.expect("sync");
+        })
+        .expect("append stalled");
+    }
+
+    fn names(seen: &[(Lsn, Vec<Bytes>)]) -> Vec<String> {
+        seen.iter()
+            .map(|(_, args)| String::from_utf8_lossy(&args.join(&b' ')).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_log_selects_only_when_the_database_changes_and_resumes_after_reopen() {
+        use crate::persist::tests::{open, opts};
+        use crate::server::config::FsyncPolicy;
+        let io = crate::io::mem::MemIo::new();
+        let (aof, _, _) = open(&io, opts(FsyncPolicy::Always)).unwrap();
+        append_in(&io, &aof, &[(0, 1), (0, 2)]);
+        assert_eq!(aof.last_lsn(), 2, "database 0 only: no SELECT record");
+        append_in(&io, &aof, &[(3, 3), (3, 4), (0, 5), (3, 6)]);
+        drop(aof);
+        let (aof, _, seen) = open(&io, opts(FsyncPolicy::Always)).unwrap();
+        assert_eq!(
+            names(&seen),
+            [
+                "SET key:1 value-1",
+                "SET key:2 value-2",
+                "SELECT 3",
+                "SET key:3 value-3",
+                "SET key:4 value-4",
+                "SELECT 0",
+                "SET key:5 value-5",
+                "SELECT 3",
+                "SET key:6 value-6",
+            ]
+        );
+        // Reopened in database 3: a database-3 record needs no SELECT, a database-0 one does.
+        append_in(&io, &aof, &[(3, 7), (0, 8)]);
+        drop(aof);
+        let (_, _, seen) = open(&io, opts(FsyncPolicy::Always)).unwrap();
+        assert_eq!(
+            names(&seen[9..]),
+            ["SET key:7 value-7", "SELECT 0", "SET key:8 value-8"]
+        );
+    }
+
     #[test]
     fn switch_forgets_the_database_only_after_a_nonzero_one() {
         let selected = SelectedDb::default();
