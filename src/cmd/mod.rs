@@ -11,6 +11,7 @@
 //! reported as the exact Redis error frame; nothing panics on input.
 
 mod collection;
+pub mod databases;
 mod docs;
 mod expire;
 mod generic_extra;

@@ -164,6 +164,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     super::generic_extra::COMMANDS,
     super::pubsub::COMMANDS,
     super::multi::COMMANDS,
+    super::databases::COMMANDS,
 ];
 
 static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();

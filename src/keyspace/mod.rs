@@ -80,7 +80,7 @@ pub struct Entry {
     pub expire_at_ms: Option<u64>,
 }
 
-/// One shard's keyspace (database 0).
+/// One database of one shard's keyspace (a shard owns `databases` of them).
 #[derive(Clone, Debug)]
 pub struct Db {
     entries: IndexMap<Bytes, Entry, FixedState>,
@@ -267,6 +267,23 @@ impl Db {
     /// The key and entry at position `index` of the iteration order (SCAN, RANDOMKEY).
     pub fn get_index(&self, index: usize) -> Option<(&Bytes, &Entry)> {
         self.entries.get_index(index)
+    }
+
+    /// INFO keyspace `avg_ttl`: the mean remaining TTL in ms of the first `sample_keys` keys
+    /// with a TTL (index order; keys already past their TTL count as 0), 0 when none.
+    /// An estimate, like Redis's (which averages samples taken by active expiry).
+    pub fn avg_ttl_ms(&self, now_ms: u64, sample_keys: usize) -> u64 {
+        let ttls: Vec<u64> = self
+            .expiring
+            .iter()
+            .take(sample_keys)
+            .filter_map(|key| self.entries.get(key)?.expire_at_ms)
+            .map(|at| at.saturating_sub(now_ms))
+            .collect();
+        if ttls.is_empty() {
+            return 0;
+        }
+        (ttls.iter().map(|&t| u128::from(t)).sum::<u128>() / ttls.len() as u128) as u64
     }
 
     /// Every stored key and entry in index order, expired or not (snapshots, AOF rewrite).

@@ -20,6 +20,8 @@
 //!       append at the end of the last valid record, next LSN = last LSN + 1; 5. spawn the
 //!       writer task (io.spawn_local). The task ends when every Aof handle is dropped.
 //!   aof.append(&[Bytes]) -> Result<Lsn, AofError>     buffer one record, synchronous
+//!   aof.append_in_db(db, &[Bytes]) -> Result<Lsn, _>  the same, in database `db` (a
+//!                                                     SELECT record first if needed, select.rs)
 //!   aof.wait_ack(lsn).await -> Result<(), AofError>   Always: covering fsync done;
 //!                                                     Everysec/No: record written (write(2))
 //!   aof.wait_room().await -> Result<(), AofError>     bounded backpressure before a write
@@ -35,7 +37,7 @@
 //!   aof.prepare_incr(name).await                      rewrite step: create + fsync new incr
 //!   aof.switch_to_prepared() -> Result<Lsn, _>        synchronous: later appends go to it
 //!   aof.discard_prepared()                            abort before the switch
-//!   write_base(io, opts, name, &Db, lsn, now_ms).await  write + fsync a base file
+//!   write_base(io, opts, name, &[Db], lsn, now_ms).await  write + fsync a base file
 //!   manifest::{load, commit}, check::check_aof          manifest IO, `check-aof` tool
 //! ```
 
@@ -45,6 +47,7 @@ pub mod manifest;
 mod parts;
 pub mod rdb;
 mod recovery;
+mod select;
 mod writer;
 
 #[cfg(test)]
@@ -74,6 +77,7 @@ pub use format::{
 };
 pub use manifest::{Manifest, PartKind, ShardParts};
 pub use parts::{write_base, BaseWritten};
+pub use select::{parse_select, select_record};
 
 /// Log sequence number: the position of a record in its shard's log, starting at 1 and
 /// increasing by exactly 1 per record, across restarts.
@@ -326,6 +330,8 @@ struct Shared<I: Disk> {
     work: Event,
     /// Wakes waiters: written/durable LSN advanced, the latch was set or cleared.
     progress: Event,
+    /// The database the log is in (SELECT records, `select.rs`).
+    selected_db: select::SelectedDb,
 }
 
 impl<I: Disk> Drop for Shared<I> {
@@ -407,7 +413,12 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             .await
             .map_err(|e| AofError::io(&path, "open", e))?;
         let fresh_salt = recovery::fresh_salt(&io, opts.shard_id);
-        let rec = recovery::recover(&file, &path, &opts, None, fresh_salt, replay).await?;
+        let selected = select::SelectedDb::default();
+        let mut observed = |lsn: Lsn, args: Vec<Bytes>| {
+            selected.observe(&args);
+            replay(lsn, args)
+        };
+        let rec = recovery::recover(&file, &path, &opts, None, fresh_salt, &mut observed).await?;
         recovery::truncate_torn(&file, &path, &rec).await?;
         if rec.created {
             // Make the new file's name durable, and the AOF dir's own entry in case
@@ -427,10 +438,9 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             bytes: rec.end_offset,
             truncated_bytes: rec.truncated_bytes,
         };
-        Ok((
-            Aof::start(io, opts, path, file, rec.header.salt, &report),
-            report,
-        ))
+        let aof = Aof::start(io, opts, path, file, rec.header.salt, &report);
+        aof.shared.selected_db.restore(&selected);
+        Ok((aof, report))
     }
 
     /// Opens a shard's multi-part log as the manifest lists it (`parts`): loads the base,
@@ -442,7 +452,12 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         parts: &ShardParts,
         replay: &mut dyn FnMut(Lsn, Vec<Bytes>) -> Result<(), String>,
     ) -> Result<(Aof<I>, RecoveryReport), AofError> {
-        let opened = parts::recover_parts(&io, &opts, parts, replay).await?;
+        let selected = select::SelectedDb::default();
+        let mut observed = |lsn: Lsn, args: Vec<Bytes>| {
+            selected.observe(&args);
+            replay(lsn, args)
+        };
+        let opened = parts::recover_parts(&io, &opts, parts, &mut observed).await?;
         let aof = Aof::start(
             io,
             opts,
@@ -451,6 +466,7 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             opened.salt,
             &opened.report,
         );
+        aof.shared.selected_db.restore(&selected);
         Ok((aof, opened.report))
     }
 
@@ -502,6 +518,7 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             st: RefCell::new(state),
             work: Event::new(),
             progress: Event::new(),
+            selected_db: select::SelectedDb::default(),
         });
         io.spawn_local(writer::run(Rc::downgrade(&shared)));
         Aof { shared }
@@ -547,6 +564,7 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
         st.old_last_lsn = st.next_lsn - 1;
         st.switch_pending = true;
         sh.salt.set(next.salt);
+        sh.selected_db.on_switch();
         *sh.switching.borrow_mut() = Some(next);
         let lsn = st.old_last_lsn;
         drop(st);

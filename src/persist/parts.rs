@@ -196,7 +196,8 @@ pub struct BaseWritten {
     pub records: u64,
 }
 
-/// Rewrite step (c): writes `snapshot` (the shard's keyspace at LSN `snapshot_lsn`) as
+/// Rewrite step (c): writes `snapshot` (the shard's databases, index = database number,
+/// at LSN `snapshot_lsn`; a `SELECT n` record precedes each non-empty database but 0) as
 /// the base file `dir/name` — header with [`FILE_FLAG_BASE`] and `base_lsn =
 /// snapshot_lsn`, then one frame per reconstruction command
 /// (`crate::cmd::rewrite::commands_for`), numbered 1..n — yielding every
@@ -206,7 +207,7 @@ pub async fn write_base<I: Clock + Disk>(
     io: &I,
     opts: &AofOptions,
     name: &str,
-    snapshot: &Db,
+    snapshot: &[Db],
     snapshot_lsn: Lsn,
     now_ms: u64,
 ) -> Result<BaseWritten, String> {
@@ -228,7 +229,21 @@ pub async fn write_base<I: Clock + Disk>(
     let mut pos = 0u64;
     let mut chunk = header.encode().to_vec();
     let mut records = 0u64;
-    for (key, entry) in snapshot.iter() {
+    // Databases in index order; a SELECT record before each non-empty one other than the
+    // database the log is in (replay starts at 0; src/persist/select.rs).
+    let mut selected = 0usize;
+    let keys = snapshot
+        .iter()
+        .enumerate()
+        .flat_map(|(index, db)| db.iter().map(move |(key, entry)| (index, key, entry)));
+    for (index, key, entry) in keys {
+        if index != selected {
+            selected = index;
+            records += 1;
+            let select = super::select_record(index);
+            encode_frame(&mut chunk, salt, records, 0, &select)
+                .map_err(|bytes| format!("SELECT record of {bytes} bytes"))?;
+        }
         for command in crate::cmd::rewrite::commands_for(key, entry, now_ms)? {
             records += 1;
             encode_frame(&mut chunk, salt, records, 0, &command).map_err(|bytes| {
@@ -243,6 +258,12 @@ pub async fn write_base<I: Clock + Disk>(
             pos += len;
             futures_lite::future::yield_now().await;
         }
+    }
+    if selected != 0 {
+        // End in database 0, so the incr after the base starts where a replay expects.
+        records += 1;
+        encode_frame(&mut chunk, salt, records, 0, &super::select_record(0))
+            .map_err(|bytes| format!("SELECT record of {bytes} bytes"))?;
     }
     let len = chunk.len() as u64;
     if len > 0 {

@@ -149,7 +149,15 @@ fn base_round_trips_and_collections_become_commands() {
     let written = io
         .run(async move {
             world.create_dir_all(&o2.dir).await.unwrap();
-            write_base(&world, &o2, "shard-000.3.base.aof", &db2, 42, 0).await
+            write_base(
+                &world,
+                &o2,
+                "shard-000.3.base.aof",
+                std::slice::from_ref(&db2),
+                42,
+                0,
+            )
+            .await
         })
         .unwrap()
         .unwrap();
@@ -178,7 +186,17 @@ fn base_round_trips_and_collections_become_commands() {
     db.insert(Bytes::from("h"), Value::Hash(hash), None);
     let world = io.clone();
     let written = io
-        .run(async move { write_base(&world, &o, "shard-000.4.base.aof", &db, 1, 0).await })
+        .run(async move {
+            write_base(
+                &world,
+                &o,
+                "shard-000.4.base.aof",
+                std::slice::from_ref(&db),
+                1,
+                0,
+            )
+            .await
+        })
         .unwrap()
         .unwrap();
     assert_eq!(written.records, 3, "two strings and one HSET");

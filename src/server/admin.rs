@@ -37,7 +37,7 @@ pub async fn handle<I: Io>(
         },
         "echo" => Frame::Bulk(args[1].clone()),
         "quit" => return AdminOutcome::Close(Frame::ok()),
-        "select" => select(client, &args[1]),
+        "select" => select(router, client, &args[1]),
         "auth" => auth(node, client, args),
         "hello" => hello(node, client, args),
         // CLIENT registry (src/server/clients.rs).
@@ -68,17 +68,15 @@ pub async fn handle<I: Io>(
     AdminOutcome::Reply(reply)
 }
 
-fn select(client: &mut Client, index: &[u8]) -> Frame {
-    match std::str::from_utf8(index)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-    {
-        None => Frame::error("ERR value is not an integer or out of range"),
-        Some(0) => {
-            client.db_index = 0;
+/// SELECT index (databases: `cmd::databases`): the client and its router switch together.
+fn select<I: Io>(router: &Router<'_, I>, client: &mut Client, index: &[u8]) -> Frame {
+    match cmd::databases::db_index_arg(index, router.shard.databases()) {
+        Ok(db) => {
+            client.db_index = db as u32;
+            router.db.set(db);
             Frame::ok()
         }
-        Some(_) => Frame::error("ERR DB index is out of range"),
+        Err(error) => error,
     }
 }
 

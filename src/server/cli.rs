@@ -26,6 +26,9 @@ pub const SHARDS_MAX: u64 = 256;
 pub const CROSS_SHARD_QUEUE_LEN_MAX: u64 = 1 << 20;
 /// Smallest `proto-max-bulk-len` Redis 7 accepts: 1 MiB.
 pub const PROTO_MAX_BULK_LEN_MIN_BYTES: u64 = 1024 * 1024;
+/// Most databases `--databases` accepts (Redis allows up to INT_MAX; each database costs
+/// an empty keyspace per shard).
+pub const DATABASES_MAX: u64 = 1 << 20;
 /// `hz` is clamped into this range, as Redis does (CONFIG_MIN_HZ..=CONFIG_MAX_HZ).
 pub const HZ_MIN: u64 = 1;
 /// See [`HZ_MIN`].
@@ -143,6 +146,7 @@ pub const SETTINGS: &[Setting] = &[
         apply: set_save,
     },
     s("shards", "N", "Number of shard threads, 1..256 [default: 1]", set_shards),
+    s("databases", "N", "Number of databases (SELECT 0..N-1), 1..1048576 [default: 16]", set_databases),
     s(
         "cross-shard-timeout-ms",
         "MS",
@@ -608,6 +612,11 @@ fn set_save(c: &mut Config, v: &[String]) -> Result<(), String> {
         points.push((seconds, changes));
     }
     c.save = points;
+    Ok(())
+}
+
+fn set_databases(c: &mut Config, v: &[String]) -> Result<(), String> {
+    c.databases = int_in(v, 1, DATABASES_MAX)? as usize;
     Ok(())
 }
 

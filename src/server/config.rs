@@ -104,6 +104,8 @@ pub struct Config {
     pub requirepass: Option<String>,
     /// `shards`: number of shard threads (tidemark-specific).
     pub shards: u16,
+    /// `databases`: number of databases (SELECT 0..databases-1), Redis default 16.
+    pub databases: usize,
     /// `maxclients`.
     pub maxclients: u32,
     /// `proto-max-bulk-len`: longest bulk string accepted, in bytes.
@@ -151,6 +153,7 @@ impl Default for Config {
             aof_fsync_timeout_ms: 5_000,
             requirepass: None,
             shards: 1,
+            databases: 16,
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
             proto_max_multibulk_len: 1024 * 1024,

@@ -80,7 +80,7 @@ fn own_params(config: &Config) -> Vec<(&'static str, String)> {
             config.cross_shard_queue_len.to_string(),
         ),
         ("save", save),
-        ("databases", "1".to_string()),
+        ("databases", config.databases.to_string()),
         ("maxmemory", "0".to_string()),
         // Pub/Sub output limits (src/server/pubsub.rs).
         (

@@ -53,7 +53,7 @@ pub struct Client {
     pub authenticated: bool,
     /// Peer address, `ip:port`.
     pub peer: String,
-    /// SELECTed database (only 0 exists).
+    /// SELECTed database (the router's `db` follows it; `cmd::databases`).
     pub db_index: u32,
     /// Pub/Sub subscriptions and outbox (src/server/pubsub.rs); dropping unsubscribes.
     pub pubsub: crate::server::pubsub::ClientPubSub,
@@ -141,6 +141,7 @@ async fn serve<I: Io>(
         senders: &node.senders,
         shards: node.shards(),
         timeout: config.cross_shard_timeout(),
+        db: std::cell::Cell::new(0), // SELECT (databases)
     };
     let mut parser = RequestParser::new(limits);
     let mut input = Vec::with_capacity(READ_CHUNK_BYTES);

@@ -124,14 +124,11 @@ fn render(section: &str, out: &mut String, node: &Node, stats: &[Option<ShardSta
             node.pubsub.counts().1,
         ),
         "keyspace" => {
-            let keys = sum(stats, |s| s.keys);
-            let expires = sum(stats, |s| s.expires);
-            let _ = write!(out, "# Keyspace\r\n");
-            if keys > 0 {
-                write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n")
-            } else {
-                Ok(())
-            }
+            // One line per non-empty database (databases: shard::dispatch::keyspace_lines).
+            let per_shard: Vec<&[(usize, crate::shard::dispatch::DbStats)]> =
+                stats.iter().flatten().map(|s| s.databases.as_slice()).collect();
+            let lines = crate::shard::dispatch::keyspace_lines(&per_shard);
+            write!(out, "# Keyspace\r\n{lines}")
         }
         _ => Ok(()),
     };

@@ -249,12 +249,18 @@ async fn recover_shard<I: Io>(
     shard_id: u16,
 ) -> Result<Shard<I>, StartError> {
     let shards = node.shards;
-    let shard = Shard::new(shard_id, io.clone(), Db::new(io.random_u64()), None);
+    // Databases: one keyspace per database (SELECT 0..databases-1, cmd::databases).
+    let new_dbs = || -> Vec<Db> {
+        (0..config.databases)
+            .map(|_| Db::new(io.random_u64()))
+            .collect()
+    };
+    let shard = Shard::with_dbs(shard_id, io.clone(), new_dbs(), None);
     if !config.appendonly {
-        let mut db = Db::new(io.random_u64());
+        let mut dbs = new_dbs();
         let loaded = snapshot::load_dump(
             io,
-            &mut db,
+            &mut dbs,
             &config.dir,
             &config.dbfilename,
             shard_id,
@@ -262,7 +268,7 @@ async fn recover_shard<I: Io>(
         )
         .await
         .map_err(|e| StartError(format!("shard {shard_id}: {e}")))?;
-        *shard.db.borrow_mut() = db;
+        *shard.dbs.borrow_mut() = dbs;
         if loaded > 0 {
             tracing::info!(shard = shard_id, keys = loaded, "DB loaded from disk");
         }
@@ -296,8 +302,8 @@ async fn recover_shard<I: Io>(
         elapsed_ms = (io.monotonic() - started).as_millis() as u64,
         "AOF loaded"
     );
-    let Shard { db, .. } = shard;
-    let recovered = Shard::new(shard_id, io.clone(), db.into_inner(), Some(aof));
+    let Shard { dbs, .. } = shard;
+    let recovered = Shard::with_dbs(shard_id, io.clone(), dbs.into_inner(), Some(aof));
     recovered.loaded_records.set(report.records);
     recovered.truncated_bytes.set(report.truncated_bytes);
     Ok(recovered)
@@ -352,7 +358,7 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                     .try_send(Response::Stats(Box::new(shard.stats())));
             }
             Job::Snapshot => {
-                let db = shard.db.borrow().clone();
+                let db = shard.dbs.borrow().clone();
                 let dirty = shard.dirty.get();
                 let _ = request
                     .reply
@@ -360,17 +366,26 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
             }
             Job::Rewrite(job) => persistence::serve_rewrite_job(&shard, job, request.reply),
             Job::Multi(job) => crate::shard::watch::serve_job(&shard, job, request.reply),
-            Job::Command(args) => {
+            Job::Command(db, args) => {
                 let Some(spec) = args.first().and_then(|name| crate::cmd::lookup(name)) else {
                     let _ = request
                         .reply
                         .try_send(Response::Reply(crate::cmd::unknown_command(&args)));
                     continue;
                 };
+                if db >= shard.databases() {
+                    let _ = request
+                        .reply
+                        .try_send(Response::Reply(crate::resp::Frame::error(
+                            crate::cmd::databases::ERR_DB_OUT_OF_RANGE,
+                        )));
+                    continue;
+                }
                 if crate::shard::blocking::is_blocking(spec) {
                     // Blocking list command: wait in a task of its own (lists family).
                     let task = crate::shard::blocking::serve_blocking_request(
                         shard.clone(),
+                        db,
                         spec,
                         args,
                         request.reply,
@@ -378,7 +393,7 @@ async fn serve_requests<I: Io>(shard: Rc<Shard<I>>, receiver: async_channel::Rec
                     shard.io.spawn_local(task);
                     continue;
                 }
-                let (reply, lsn) = shard.execute_local(spec, &args);
+                let (reply, lsn) = shard.execute_local(db, spec, &args);
                 let lsn = lsn.or_else(|| shard.read_barrier());
                 let acker = shard.clone();
                 shard.io.spawn_local(async move {

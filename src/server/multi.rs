@@ -32,6 +32,7 @@ use crate::server::admin::{self, AdminOutcome};
 use crate::server::conn::Client;
 use crate::server::Node;
 use crate::shard::route::{shard_of, Router};
+use crate::shard::state::DbIndex;
 use crate::shard::watch::{self, ShardTx, TxOutcome, TxWatch, WatchAnswer, WatchJob};
 
 /// Most bytes of arguments one transaction may queue (as `client-query-buffer-limit`);
@@ -65,8 +66,8 @@ pub struct TxState {
     flagged: bool,
     /// Set while the client WATCHes keys; shards hold `Weak` references to it.
     watch: Option<Arc<TxWatch>>,
-    /// The watched keys with their owning shard.
-    watched: BTreeSet<(u16, Bytes)>,
+    /// The watched keys with their owning shard and database.
+    watched: BTreeSet<(u16, DbIndex, Bytes)>,
 }
 
 impl TxState {
@@ -208,14 +209,16 @@ async fn watch_keys<I: Io>(router: &Router<'_, I>, client: &mut Client, keys: &[
             .push(key.clone());
     }
     for (target, keys) in by_shard {
+        let db = router.db.get();
         if target == router.shard.id {
             let now_ms = router.shard.io.wall_clock_ms();
-            let db = router.shard.db.borrow();
+            let dbs = router.shard.dbs.borrow();
             for key in &keys {
-                router.shard.watch.watch(key.clone(), &flag, &db, now_ms);
+                router.shard.watch[db].watch(key.clone(), &flag, &dbs[db], now_ms);
             }
         } else {
             let job = WatchJob::Watch {
+                db,
                 keys: keys.clone(),
                 flag: flag.clone(),
             };
@@ -234,7 +237,7 @@ async fn watch_keys<I: Io>(router: &Router<'_, I>, client: &mut Client, keys: &[
         client
             .tx
             .watched
-            .extend(keys.into_iter().map(|key| (target, key)));
+            .extend(keys.into_iter().map(|key| (target, db, key)));
     }
     Frame::ok()
 }
@@ -273,7 +276,7 @@ async fn exec<I: Io>(router: &Router<'_, I>, node: &Arc<Node>, client: &mut Clie
     let mut data = Vec::new();
     let mut data_positions = Vec::new();
     let mut connection = Vec::new();
-    let mut shards: BTreeSet<u16> = watched.iter().map(|(shard, _)| *shard).collect();
+    let mut shards: BTreeSet<u16> = watched.iter().map(|(shard, _, _)| *shard).collect();
     for (position, args) in queued.into_iter().enumerate() {
         let Some(spec) = cmd::lookup(&args[0]) else {
             continue; // Unknown commands flag the transaction; never queued.
@@ -309,8 +312,9 @@ async fn exec<I: Io>(router: &Router<'_, I>, node: &Arc<Node>, client: &mut Clie
     });
     if let Some(target) = target {
         let tx = ShardTx {
+            db: router.db.get(),
             commands: data,
-            watched_keys: watched.into_iter().map(|(_, key)| key).collect(),
+            watched_keys: watched.into_iter().map(|(_, db, key)| (db, key)).collect(),
             watch,
         };
         let outcome = if target == router.shard.id {
@@ -392,7 +396,7 @@ mod tests {
         );
         assert_eq!(tx.queued_len(), 1);
         tx.watch = Some(TxWatch::new());
-        tx.watched.insert((0, Bytes::from_static(b"k")));
+        tx.watched.insert((0, 0, Bytes::from_static(b"k")));
         tx.flagged = true;
         tx.reset();
         assert!(!tx.in_multi());

@@ -601,7 +601,7 @@ pub fn serve_rewrite_job<I: Io>(
             // Predecessor bug 8 (test-only switch): drop-on-full while the base is written.
             shard.drop_appends_when_full.set(drop_appends_when_full);
             // One synchronous step: snapshot and switch (predecessor bugs 7 and 15).
-            let snapshot = (!snapshot_after_await).then(|| shard.db.borrow().clone());
+            let snapshot = (!snapshot_after_await).then(|| shard.dbs.borrow().clone());
             let lsn = match aof.switch_to_prepared() {
                 Ok(lsn) => lsn,
                 Err(e) => {
@@ -619,7 +619,7 @@ pub fn serve_rewrite_job<I: Io>(
                         // `.await` (a 1 ms timer, like opening the base file on a slow
                         // disk) after the switch; writes in between land in both.
                         io.sleep(Duration::from_millis(1)).await;
-                        late_shard.db.borrow().clone()
+                        late_shard.dbs.borrow().clone()
                     }
                 };
                 let now_ms = io.wall_clock_ms();

@@ -82,6 +82,7 @@ pub async fn command<I: Io>(
                         senders: &senders,
                         shards: node.shards(),
                         timeout,
+                        db: Default::default(),
                     };
                     if let Err(reason) = save(&router, &node).await {
                         tracing::warn!(%reason, "BGSAVE failed");
@@ -113,7 +114,7 @@ async fn save_inner<I: Io>(router: &Router<'_, I>, node: &Node) -> Result<(), St
     let mut dirty = 0u64;
     for target in 0..router.shards {
         let (db, shard_dirty) = if target == router.shard.id {
-            (router.shard.db.borrow().clone(), router.shard.dirty.get())
+            (router.shard.dbs.borrow().clone(), router.shard.dirty.get())
         } else {
             match dispatch::call(io, router.senders, target, Job::Snapshot, router.timeout).await {
                 Ok(Response::Snapshot(db, shard_dirty)) => (*db, shard_dirty),
@@ -128,11 +129,16 @@ async fn save_inner<I: Io>(router: &Router<'_, I>, node: &Node) -> Result<(), St
     let now_ms = io.wall_clock_ms();
     let mut writer = RdbWriter::new(RdbHeader {
         ctime_s: now_ms / 1000,
-        used_mem_bytes: dbs.iter().map(|d| d.used_memory_bytes() as u64).sum(),
+        used_mem_bytes: dbs
+            .iter()
+            .flatten()
+            .map(|d| d.used_memory_bytes() as u64)
+            .sum(),
         ..RdbHeader::default()
     });
-    let refs: Vec<&Db> = dbs.iter().collect();
-    rdb::write_dbs_entries(&mut writer, &refs, now_ms).map_err(|e| e.to_string())?;
+    // Per database (SELECTDB/RESIZEDB sections, databases: cmd::databases).
+    let per_shard: Vec<&[Db]> = dbs.iter().map(Vec::as_slice).collect();
+    rdb::write_databases(&mut writer, &per_shard, now_ms).map_err(|e| e.to_string())?;
     let bytes = writer.finish();
     let temp = config.dir.join(format!(
         "temp-{}-{}.rdb",
@@ -210,6 +216,7 @@ pub async fn save_rules_loop<I: Io>(router_parts: RouterParts<I>, node: std::syn
             senders: &senders,
             shards: node.shards(),
             timeout,
+            db: Default::default(),
         };
         let stats = crate::server::info::gather(&router).await;
         let dirty: u64 = stats.iter().flatten().map(|s| s.dirty).sum();
@@ -242,11 +249,13 @@ pub struct RouterParts<I: Io> {
     pub timeout: Duration,
 }
 
-/// Loads this shard's keys from `dir/dbfilename` if it exists (AOF off). Keys of other
-/// shards and other databases are skipped. Returns the number of keys loaded.
+/// Loads this shard's keys from `dir/dbfilename` if it exists (AOF off), each into its
+/// database (`dbs[n]` for SELECTDB n). Keys of other shards are skipped; a database index
+/// at or above `dbs.len()` refuses the load (like Redis with too few `databases`).
+/// Returns the number of keys loaded.
 pub async fn load_dump<I: Io>(
     io: &I,
-    db: &mut Db,
+    dbs: &mut [Db],
     dir: &Path,
     dbfilename: &str,
     shard_id: u16,
@@ -278,7 +287,15 @@ pub async fn load_dump<I: Io>(
     let now_ms = io.wall_clock_ms();
     let mut loaded = 0u64;
     rdb::read_rdb(&bytes, |entry| {
-        if entry.db != 0 || shard_of(&entry.key, shards) != shard_id {
+        let Some(db) = usize::try_from(entry.db).ok().and_then(|n| dbs.get_mut(n)) else {
+            return Err(format!(
+                "the file uses database {} but the server has {} databases; restart with `--databases {}` or more",
+                entry.db,
+                dbs.len(),
+                u64::from(entry.db) + 1
+            ));
+        };
+        if shard_of(&entry.key, shards) != shard_id {
             return Ok(());
         }
         if entry.expire_ms.is_some_and(|t| t <= now_ms) {

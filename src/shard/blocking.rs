@@ -2,7 +2,7 @@
 //! sorted sets): the per-shard registry of waiters and the wait loop `Shard::run_blocking`.
 //!
 //! Design:
-//! - Registry: per shard, `key → FIFO of waiters` (a `BTreeMap`, deterministic). A waiter
+//! - Registry: per shard and database, `key → FIFO of waiters` (a `BTreeMap`, deterministic). A waiter
 //!   blocked on several keys sits in each key's queue, once. Notification is a flag plus a
 //!   stored `Waker`, so it works on any executor (compio in production, the simulator's
 //!   seeded executor, `io::mem`'s test executor).
@@ -57,7 +57,7 @@ use crate::keyspace::{Db, Value};
 use crate::resp::Frame;
 use crate::shard::dispatch::{Job, Request, Response, Senders};
 use crate::shard::route::Router;
-use crate::shard::state::Shard;
+use crate::shard::state::{DbIndex, Shard};
 
 /// How often a shard serving a remote blocked client checks that the client is still
 /// waiting for the answer.
@@ -149,6 +149,13 @@ impl BlockingRegistry {
         }
     }
 
+    /// After a SWAPDB: every key with waiters that now holds a non-empty list in `db`
+    /// wakes its first waiter.
+    pub fn wake_all_ready(&self, db: &Db) {
+        let keys: Vec<Bytes> = self.queues.borrow().keys().cloned().collect();
+        self.notify_if_ready(keys.iter().map(|k| &k[..]), db);
+    }
+
     /// Called after a command ran: every key written by a propagated record that now holds
     /// a non-empty list wakes its first waiter.
     pub fn wake_ready(&self, propagated: &[Vec<Bytes>], db: &Db) {
@@ -235,8 +242,8 @@ impl<I: Io> Shard<I> {
     /// Runs a command here and, for a blocking list command whose keys are all empty,
     /// blocks until it is served or times out. The reply is acknowledged per the AOF
     /// policy. Non-blocking commands just run and wait for their ack.
-    pub async fn run_blocking(&self, spec: &CommandSpec, args: &[Bytes]) -> Frame {
-        self.run_blocking_while(spec, args, || false).await
+    pub async fn run_blocking(&self, db: DbIndex, spec: &CommandSpec, args: &[Bytes]) -> Frame {
+        self.run_blocking_while(db, spec, args, || false).await
     }
 
     /// [`Shard::run_blocking`] for a requester that may go away: `gone()` is checked before
@@ -244,11 +251,12 @@ impl<I: Io> Shard<I> {
     /// unblocked without popping anything (the reply is then `*-1`, and nobody reads it).
     pub async fn run_blocking_while(
         &self,
+        db: DbIndex,
         spec: &CommandSpec,
         args: &[Bytes],
         gone: impl Fn() -> bool,
     ) -> Frame {
-        let (reply, lsn) = self.execute_local(spec, args);
+        let (reply, lsn) = self.execute_local(db, spec, args);
         let wait = if is_blocking(spec) && reply == Frame::NullArray {
             wait_spec(args)
         } else {
@@ -257,7 +265,8 @@ impl<I: Io> Shard<I> {
         let Some((keys, timeout)) = wait else {
             return self.acked(reply, lsn).await;
         };
-        let registration = self.blocking.register(&keys);
+        let registry = &self.blocking[db];
+        let registration = registry.register(&keys);
         // `None`: forever (timeout 0, or a deadline past what a Duration holds).
         let deadline = timeout.and_then(|t| self.io.monotonic().checked_add(t));
         loop {
@@ -275,19 +284,17 @@ impl<I: Io> Shard<I> {
             {
                 continue;
             }
-            let (reply, lsn) = self.execute_local(spec, args);
+            let (reply, lsn) = self.execute_local(db, spec, args);
             if reply == Frame::NullArray {
                 continue;
             }
             drop(registration);
-            self.blocking
-                .notify_if_ready(keys.iter().map(|k| &k[..]), &self.db.borrow());
+            registry.notify_if_ready(keys.iter().map(|k| &k[..]), &self.dbs.borrow()[db]);
             return self.acked(reply, lsn).await;
         }
         drop(registration);
         // A notification consumed just before the timeout or the requester leaving goes on.
-        self.blocking
-            .notify_if_ready(keys.iter().map(|k| &k[..]), &self.db.borrow());
+        registry.notify_if_ready(keys.iter().map(|k| &k[..]), &self.dbs.borrow()[db]);
         let barrier = self.read_barrier();
         self.acked(Frame::NullArray, barrier).await
     }
@@ -308,9 +315,12 @@ impl<I: Io> Router<'_, I> {
     pub async fn run_blocking(&self, spec: &CommandSpec, args: Vec<Bytes>) -> Frame {
         match self.same_shard(spec, &args) {
             None => self.run(spec, args).await,
-            Some(target) if target == self.shard.id => self.shard.run_blocking(spec, &args).await,
+            Some(target) if target == self.shard.id => {
+                self.shard.run_blocking(self.db.get(), spec, &args).await
+            }
             Some(target) => {
-                call_blocking(&self.shard.io, self.senders, target, args, self.timeout).await
+                let db = self.db.get();
+                call_blocking(&self.shard.io, self.senders, target, db, args, self.timeout).await
             }
         }
     }
@@ -324,13 +334,14 @@ pub async fn call_blocking<C: Clock>(
     clock: &C,
     senders: &Senders,
     target: u16,
+    db: DbIndex,
     args: Vec<Bytes>,
     cross_shard_timeout: Duration,
 ) -> Frame {
     let wait = wait_spec(&args).map(|(_, t)| t);
     let (reply_tx, reply_rx) = async_channel::bounded(1);
     let request = Request {
-        job: Job::Command(args),
+        job: Job::Command(db, args),
         reply: reply_tx,
     };
     match with_timeout(clock, cross_shard_timeout, senders[usize::from(target)].send(request)).await {
@@ -371,12 +382,13 @@ pub async fn call_blocking<C: Clock>(
 /// queue keeps flowing).
 pub async fn serve_blocking_request<I: Io>(
     shard: Rc<Shard<I>>,
+    db: DbIndex,
     spec: &'static CommandSpec,
     args: Vec<Bytes>,
     reply: async_channel::Sender<Response>,
 ) {
     let frame = shard
-        .run_blocking_while(spec, &args, || reply.is_closed())
+        .run_blocking_while(db, spec, &args, || reply.is_closed())
         .await;
     let _ = reply.try_send(Response::Reply(frame));
 }

@@ -145,7 +145,7 @@ impl World {
         let io = self.io.clone();
         self.io.spawn_local(async move {
             let spec = cmd::lookup(&a[0]).expect("known command");
-            let reply = shard.run_blocking(spec, &a).await;
+            let reply = shard.run_blocking(0, spec, &a).await;
             *out.borrow_mut() = Some((reply, io.now()));
         });
         slot
@@ -155,7 +155,7 @@ impl World {
     fn exec(&self, line: &str) -> Frame {
         let a = args(line);
         self.shard
-            .execute_local(cmd::lookup(&a[0]).expect("known command"), &a)
+            .execute_local(0, cmd::lookup(&a[0]).expect("known command"), &a)
             .0
     }
 
@@ -200,12 +200,12 @@ fn push_wakes_a_blocked_pop() {
     let a = w.client("BLPOP l 0");
     w.advance_ms(50);
     assert_eq!(reply(&a), None, "blocked while the list is empty");
-    assert_eq!(w.shard.blocking.waiters(b"l"), 1);
+    assert_eq!(w.shard.blocking[0].waiters(b"l"), 1);
     assert_eq!(w.exec("RPUSH l x y"), Frame::Integer(2));
     w.advance_ms(1);
     assert_eq!(reply(&a), Some(pair("l", "x")));
     assert_eq!(w.exec("LRANGE l 0 -1"), Frame::Array(vec![bulk("y")]));
-    assert!(w.shard.blocking.is_empty());
+    assert!(w.shard.blocking[0].is_empty());
 }
 
 #[test]
@@ -220,8 +220,8 @@ fn timeouts_fire_on_virtual_time() {
     let (frame, at) = b.borrow().clone().expect("timed out");
     assert_eq!((frame, at), (Frame::NullArray, Duration::from_millis(1500)));
     assert_eq!(reply(&forever), None, "timeout 0 waits forever");
-    assert_eq!(w.shard.blocking.waiters(b"l"), 1);
-    assert_eq!(w.shard.blocking.waiters(b"s"), 0);
+    assert_eq!(w.shard.blocking[0].waiters(b"l"), 1);
+    assert_eq!(w.shard.blocking[0].waiters(b"s"), 0);
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn waiters_are_served_in_fifo_order() {
         "one push serves several waiters in turn"
     );
     assert_eq!(reply(&c), Some(pair("l", "y")));
-    assert!(w.shard.blocking.is_empty());
+    assert!(w.shard.blocking[0].is_empty());
     assert_eq!(w.exec("EXISTS l"), Frame::Integer(0));
 }
 
@@ -273,7 +273,7 @@ fn several_keys_and_chained_moves() {
         Some(expect),
         "the move's destination wakes its waiter"
     );
-    assert!(w.shard.blocking.is_empty());
+    assert!(w.shard.blocking[0].is_empty());
 }
 
 #[test]
@@ -285,15 +285,20 @@ fn a_dropped_waiter_deregisters_and_pops_nothing() {
     w.io.spawn_local(async move {
         let a = args("BLPOP l 0");
         let spec = cmd::lookup(&a[0]).expect("known");
-        let done = with_timeout(&io, Duration::from_millis(10), shard.run_blocking(spec, &a)).await;
+        let done = with_timeout(
+            &io,
+            Duration::from_millis(10),
+            shard.run_blocking(0, spec, &a),
+        )
+        .await;
         assert!(done.is_none());
     });
     let b = w.client("BLPOP l 0");
     w.advance_ms(5);
-    assert_eq!(w.shard.blocking.waiters(b"l"), 2);
+    assert_eq!(w.shard.blocking[0].waiters(b"l"), 2);
     w.advance_ms(10);
     assert_eq!(
-        w.shard.blocking.waiters(b"l"),
+        w.shard.blocking[0].waiters(b"l"),
         1,
         "the gone client left the queue"
     );
@@ -316,7 +321,7 @@ fn a_gone_requester_never_pops() {
     w.io.spawn_local(async move {
         let a = args("BLPOP l 0");
         let spec = cmd::lookup(&a[0]).expect("known");
-        let reply = shard.run_blocking_while(spec, &a, || flag.get()).await;
+        let reply = shard.run_blocking_while(0, spec, &a, || flag.get()).await;
         *out.borrow_mut() = Some((reply, Duration::ZERO));
     });
     w.advance_ms(5);
@@ -329,7 +334,7 @@ fn a_gone_requester_never_pops() {
         Frame::Integer(1),
         "the element stays in the list"
     );
-    assert!(w.shard.blocking.is_empty());
+    assert!(w.shard.blocking[0].is_empty());
 }
 
 #[test]
@@ -344,7 +349,7 @@ fn immediate_and_error_replies_do_not_block() {
     assert_eq!(reply(&a), Some(Frame::error(crate::cmd::ERR_WRONGTYPE)));
     assert_eq!(reply(&b), Some(Frame::error("ERR timeout is negative")));
     assert_eq!(reply(&c), Some(bulk("v")));
-    assert!(w.shard.blocking.is_empty());
+    assert!(w.shard.blocking[0].is_empty());
 }
 
 /// Opens shard 0's AOF (`appendfsync always`) on `io`, replaying records into `shard`'s Db

@@ -47,16 +47,69 @@ pub struct ShardStats {
     pub aof_loaded_records: u64,
     /// AOF: bytes of torn tail truncated at start-up.
     pub aof_truncated_bytes: u64,
+    /// The non-empty databases as (database number, numbers), ascending, for INFO keyspace.
+    pub databases: Vec<(usize, DbStats)>,
+}
+
+/// Keys sampled per database for INFO keyspace `avg_ttl`.
+pub const AVG_TTL_SAMPLE_KEYS: usize = 64;
+
+/// One database's numbers on one shard (INFO keyspace `dbN:keys=…,expires=…,avg_ttl=…`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// Keys stored.
+    pub keys: u64,
+    /// Keys with a TTL.
+    pub expires: u64,
+    /// Mean remaining TTL in ms (estimate, see `Db::avg_ttl_ms`).
+    pub avg_ttl_ms: u64,
+}
+
+impl DbStats {
+    /// The numbers of `db` at `now_ms`.
+    pub fn of(db: &crate::keyspace::Db, now_ms: u64) -> DbStats {
+        DbStats {
+            keys: db.len() as u64,
+            expires: db.expires_len() as u64,
+            avg_ttl_ms: db.avg_ttl_ms(now_ms, AVG_TTL_SAMPLE_KEYS),
+        }
+    }
+}
+
+/// INFO keyspace lines (`db3:keys=2,expires=1,avg_ttl=1234\r\n`) for every non-empty database,
+/// summed over the shards' [`ShardStats::databases`] (`avg_ttl` weighted by `expires`).
+pub fn keyspace_lines(shards: &[&[(usize, DbStats)]]) -> String {
+    let mut totals: std::collections::BTreeMap<usize, (DbStats, u128)> = Default::default();
+    for (index, stats) in shards.iter().flat_map(|s| s.iter()) {
+        let (total, ttl_weighted) = totals.entry(*index).or_default();
+        total.keys += stats.keys;
+        total.expires += stats.expires;
+        *ttl_weighted += u128::from(stats.avg_ttl_ms) * u128::from(stats.expires);
+    }
+    let mut out = String::new();
+    for (index, (total, ttl_weighted)) in totals {
+        if total.keys == 0 {
+            continue;
+        }
+        let avg_ttl = ttl_weighted
+            .checked_div(u128::from(total.expires))
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "db{index}:keys={},expires={},avg_ttl={avg_ttl}\r\n",
+            total.keys, total.expires
+        ));
+    }
+    out
 }
 
 /// What one shard asks of another.
 pub enum Job {
-    /// Execute a data command on the target's keyspace; reply once acknowledged per the
-    /// AOF policy.
-    Command(Vec<Bytes>),
+    /// Execute a data command on the target's keyspace, in database `.0` (the sender's
+    /// selected database); reply once acknowledged per the AOF policy.
+    Command(crate::shard::state::DbIndex, Vec<Bytes>),
     /// Report [`ShardStats`].
     Stats,
-    /// Clone the keyspace at this instant (a consistent point for an RDB save).
+    /// Clone every database at this instant (a consistent point for an RDB save).
     Snapshot,
     /// One step of BGREWRITEAOF (src/server/persistence.rs).
     Rewrite(crate::server::persistence::RewriteJob),
@@ -70,8 +123,9 @@ pub enum Response {
     Reply(Frame),
     /// The answer to `Job::Stats`.
     Stats(Box<ShardStats>),
-    /// The answer to `Job::Snapshot`: the keyspace clone and the shard's write counter.
-    Snapshot(Box<crate::keyspace::Db>, u64),
+    /// The answer to `Job::Snapshot`: the databases' clones (index = database number) and
+    /// the shard's write counter.
+    Snapshot(Box<Vec<crate::keyspace::Db>>, u64),
     /// The answer to `Job::Rewrite`.
     Rewrite(Result<crate::server::persistence::RewriteAnswer, String>),
     /// The answer to `Job::Multi`.
@@ -177,7 +231,8 @@ async fn wait_reply<C: Clock>(
     }
 }
 
-/// Sends a data command to `target` and returns its reply frame (errors as frames).
+/// Sends a data command to `target`, to run in database 0, and returns its reply frame
+/// (errors as frames). See [`call_command_in`] for another database.
 pub async fn call_command<C: Clock>(
     clock: &C,
     senders: &Senders,
@@ -185,7 +240,20 @@ pub async fn call_command<C: Clock>(
     args: Vec<Bytes>,
     timeout: Duration,
 ) -> Frame {
-    match call(clock, senders, target, Job::Command(args), timeout).await {
+    call_command_in(clock, senders, target, 0, args, timeout).await
+}
+
+/// Sends a data command to `target`, to run in database `db`, and returns its reply frame
+/// (errors as frames).
+pub async fn call_command_in<C: Clock>(
+    clock: &C,
+    senders: &Senders,
+    target: u16,
+    db: crate::shard::state::DbIndex,
+    args: Vec<Bytes>,
+    timeout: Duration,
+) -> Frame {
+    match call(clock, senders, target, Job::Command(db, args), timeout).await {
         Ok(Response::Reply(frame)) => frame,
         Ok(_) => Frame::error("ERR internal: unexpected response to a command"),
         Err(frame) => frame,

@@ -78,3 +78,21 @@ fn predecessor_bug_5_unbounded_retry_on_a_full_queue_is_detected() {
          {HUNG_AFTER_MS} ms with a {CALL_TIMEOUT_MS} ms bound); it returned {buggy:?}"
     );
 }
+
+#[test]
+fn keyspace_lines_sum_shards_per_database_and_skip_empty_ones() {
+    use crate::shard::dispatch::{keyspace_lines, DbStats};
+    let stats = |keys, expires, avg_ttl_ms| DbStats {
+        keys,
+        expires,
+        avg_ttl_ms,
+    };
+    let shard0 = vec![(0, stats(3, 1, 1000)), (5, stats(1, 0, 0))];
+    let shard1 = vec![(0, stats(2, 3, 2000)), (2, stats(0, 0, 0))];
+    let lines = keyspace_lines(&[&shard0, &shard1]);
+    assert_eq!(
+        lines,
+        "db0:keys=5,expires=4,avg_ttl=1750\r\ndb5:keys=1,expires=0,avg_ttl=0\r\n"
+    );
+    assert_eq!(keyspace_lines(&[]), "");
+}

@@ -27,6 +27,9 @@ pub struct Router<'a, I: Io> {
     pub shards: u16,
     /// Bounded wait for cross-shard hops.
     pub timeout: std::time::Duration,
+    /// The connection's selected database (SELECT): every command runs in it, here or on
+    /// the shard it hops to.
+    pub db: std::cell::Cell<crate::shard::state::DbIndex>,
 }
 
 /// The shard owning `key`.
@@ -70,13 +73,15 @@ impl<I: Io> Router<'_, I> {
                 Err(error) => error,
             };
         }
-        dispatch::call_command(&self.shard.io, self.senders, target, args, self.timeout).await
+        let db = self.db.get();
+        dispatch::call_command_in(&self.shard.io, self.senders, target, db, args, self.timeout)
+            .await
     }
 
     /// Executes on the local shard without waiting; returns the LSN to wait for. Used by
     /// the connection to acknowledge a whole pipeline with one wait (group commit).
     pub fn run_local(&self, spec: &CommandSpec, args: &[Bytes]) -> (Frame, Option<u64>) {
-        let (reply, lsn) = self.shard.execute_local(spec, args);
+        let (reply, lsn) = self.shard.execute_local(self.db.get(), spec, args);
         let lsn = lsn.or_else(|| self.shard.read_barrier());
         (reply, lsn)
     }

@@ -46,7 +46,7 @@ use crate::persist::Lsn;
 use crate::resp::parse::{ParseLimits, RequestParser};
 use crate::resp::Frame;
 use crate::shard::dispatch::{self, Job, Response, Senders};
-use crate::shard::state::Shard;
+use crate::shard::state::{DbIndex, Shard};
 
 /// Registrations between two sweeps of dead watchers (amortizes the sweep to O(1)).
 pub const PRUNE_INTERVAL_WATCHES: usize = 1024;
@@ -207,6 +207,34 @@ impl WatchRegistry {
         }
     }
 
+    /// Marks the watchers of `key` dirty, as a write to it does (MOVE/COPY into this
+    /// registry's database).
+    pub fn touch_key(&self, key: &[u8], db: &Db) {
+        self.touch(key, db);
+    }
+
+    /// Marks dirty the watchers of every watched key present in one of `dbs` (SWAPDB:
+    /// Redis `touchAllWatchedKeysInDb`).
+    pub fn touch_present(&self, dbs: &[&Db]) {
+        let keys: Vec<Bytes> = self
+            .keys
+            .borrow()
+            .keys()
+            .filter(|k| dbs.iter().any(|db| db.peek(k).is_some()))
+            .cloned()
+            .collect();
+        for key in keys {
+            let mut registry = self.keys.borrow_mut();
+            if let Some(list) = registry.remove(&key) {
+                for w in list {
+                    if let Some(flag) = w.flag.upgrade() {
+                        flag.mark_dirty();
+                    }
+                }
+            }
+        }
+    }
+
     /// Marks the watchers of `key` dirty (Redis `touchWatchedKey`) and forgets them.
     fn touch(&self, key: &[u8], db: &Db) {
         let mut keys = self.keys.borrow_mut();
@@ -255,12 +283,14 @@ impl WatchRegistry {
 /// A transaction's part for one shard: its data commands in queue order, and the watch
 /// flag and watched keys to check first.
 pub struct ShardTx {
+    /// The database the data commands run in (the client's SELECTed one at EXEC).
+    pub db: DbIndex,
     /// Data commands (route != Connection), `args[0]` the name; arity already checked.
     pub commands: Vec<Vec<Bytes>>,
     /// The client's watch flag, if it WATCHed anything.
     pub watch: Option<Arc<TxWatch>>,
-    /// The client's watched keys that live on this shard.
-    pub watched_keys: Vec<Bytes>,
+    /// The client's watched keys that live on this shard, with their database.
+    pub watched_keys: Vec<(DbIndex, Bytes)>,
 }
 
 /// What running a [`ShardTx`] produced.
@@ -284,9 +314,13 @@ impl<I: Io> Shard<I> {
     pub fn execute_transaction(&self, tx: &ShardTx) -> TxOutcome {
         let now_ms = self.io.wall_clock_ms();
         if let Some(flag) = &tx.watch {
-            let expired =
-                self.watch
-                    .expired_since_watch(flag, &tx.watched_keys, &self.db.borrow(), now_ms);
+            let dbs = self.dbs.borrow();
+            let expired = tx.watched_keys.iter().any(|(db, key)| {
+                self.watch.get(*db).is_some_and(|registry| {
+                    registry.expired_since_watch(flag, std::slice::from_ref(key), &dbs[*db], now_ms)
+                })
+            });
+            drop(dbs);
             if flag.is_dirty() || expired {
                 return TxOutcome::Aborted;
             }
@@ -310,21 +344,24 @@ impl<I: Io> Shard<I> {
                 replies.push(cmd::unknown_command(args));
                 continue;
             };
-            let flushed = self.watch.before_command(spec, &self.db.borrow());
-            let (reply, propagate) =
-                self.with_ctx(false, |db, ctx| cmd::execute_spec(spec, db, ctx, args));
-            let db = self.db.borrow();
-            self.watch.after_command(&propagate, &flushed, &db);
-            self.blocking.wake_ready(&propagate, &db);
-            drop(db);
+            let flushed = self.watch_before(spec, tx.db);
+            let (reply, propagate) = self.with_ctx(false, |dbs, ctx| {
+                cmd::databases::execute_spec_in(spec, dbs, tx.db, ctx, args)
+            });
+            self.watch_after(tx.db, &propagate, &flushed);
+            self.wake_blocked(tx.db, &propagate);
             replies.push(reply);
             all.extend(propagate);
         }
-        self.dirty.set(self.dirty.get() + all.len() as u64);
-        let logged = if all.len() > 1 {
-            self.append_all(&[transaction_record(&all)])
+        let effective = all
+            .iter()
+            .filter(|r| crate::persist::parse_select(r).is_none())
+            .count();
+        self.dirty.set(self.dirty.get() + effective as u64);
+        let logged = if effective > 1 {
+            self.append_all(tx.db, &[transaction_record(&all)])
         } else {
-            self.append_all(&all)
+            self.append_all(tx.db, &all)
         };
         match logged {
             Ok(lsn) => TxOutcome::Ran(replies, lsn.or_else(|| self.read_barrier())),
@@ -403,6 +440,8 @@ pub fn transaction_records(args: &[Bytes]) -> Option<Result<Vec<Vec<Bytes>>, Str
 pub enum WatchJob {
     /// Register `flag` as a watcher of `keys` (all owned by the target shard).
     Watch {
+        /// The database the keys are in.
+        db: DbIndex,
         /// The keys.
         keys: Vec<Bytes>,
         /// The client's flag.
@@ -427,11 +466,13 @@ pub fn serve_job<I: Io>(
     reply: async_channel::Sender<Response>,
 ) {
     match job {
-        WatchJob::Watch { keys, flag } => {
+        WatchJob::Watch { db, keys, flag } => {
             let now_ms = shard.io.wall_clock_ms();
-            let db = shard.db.borrow();
-            for key in keys {
-                shard.watch.watch(key, &flag, &db, now_ms);
+            let dbs = shard.dbs.borrow();
+            if let (Some(registry), Some(keys_db)) = (shard.watch.get(db), dbs.get(db)) {
+                for key in keys {
+                    registry.watch(key, &flag, keys_db, now_ms);
+                }
             }
             let _ = reply.try_send(Response::Multi(WatchAnswer::Watched));
         }

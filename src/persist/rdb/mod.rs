@@ -187,6 +187,40 @@ pub fn write_db_entries(writer: &mut RdbWriter, db: &Db, now_ms: u64) -> Result<
 /// Like [`write_db_entries`] for several keyspaces written as one database 0 (one per
 /// shard): one SELECTDB/RESIZEDB with the totals, then every shard's live entries.
 pub fn write_dbs_entries(writer: &mut RdbWriter, dbs: &[&Db], now_ms: u64) -> Result<(), RdbError> {
+    write_db_section(writer, 0, dbs, now_ms)
+}
+
+/// Writes every database of every shard: `shards[s][n]` is database `n` of shard `s`. For
+/// each database number with live keys, in order, one SELECTDB n / RESIZEDB section with
+/// the keys of all shards (Redis skips empty databases the same way).
+pub fn write_databases(
+    writer: &mut RdbWriter,
+    shards: &[&[Db]],
+    now_ms: u64,
+) -> Result<(), RdbError> {
+    let count = shards.iter().map(|s| s.len()).max().unwrap_or(0);
+    for index in 0..count {
+        let dbs: Vec<&Db> = shards.iter().filter_map(|s| s.get(index)).collect();
+        let live = dbs.iter().any(|db| {
+            db.iter()
+                .any(|(_, e)| e.expire_at_ms.is_none_or(|t| t > now_ms))
+        });
+        if live {
+            let index = u32::try_from(index)
+                .map_err(|_| RdbError::InvalidInput(format!("database index {index}")))?;
+            write_db_section(writer, index, &dbs, now_ms)?;
+        }
+    }
+    Ok(())
+}
+
+/// One SELECTDB `index` / RESIZEDB section with the live entries of `dbs`.
+fn write_db_section(
+    writer: &mut RdbWriter,
+    index: u32,
+    dbs: &[&Db],
+    now_ms: u64,
+) -> Result<(), RdbError> {
     let live = |expire: Option<u64>| expire.is_none_or(|t| t > now_ms);
     let mut keys = 0u64;
     let mut expires = 0u64;
@@ -196,7 +230,7 @@ pub fn write_dbs_entries(writer: &mut RdbWriter, dbs: &[&Db], now_ms: u64) -> Re
             expires += u64::from(entry.expire_at_ms.is_some());
         }
     }
-    writer.select_db(0, keys, expires);
+    writer.select_db(index, keys, expires);
     for db in dbs {
         for (key, entry) in db.iter() {
             if !live(entry.expire_at_ms) {
