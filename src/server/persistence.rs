@@ -212,9 +212,11 @@ impl Persistence {
         lock(&self.manifest).clone()
     }
 
-    /// Test hook: make shard `shard`'s next base writes fail (after its switch).
-    #[cfg(test)]
-    pub(crate) fn fail_base_of_shard(&self, shard: Option<u16>) {
+    /// Test hook (unit tests and the simulator's aborted-rewrite crash enumeration,
+    /// `sim/tests/rewrite_crashpoints.rs`): make shard `shard`'s next base writes fail
+    /// after its switch, so the rewrite aborts. Never set by the server itself.
+    #[doc(hidden)]
+    pub fn fail_base_of_shard(&self, shard: Option<u16>) {
         self.fail_base_of_shard
             .store(shard.unwrap_or(u16::MAX), Ordering::SeqCst);
     }
