@@ -52,6 +52,8 @@ const PORT: u16 = 6379;
 const SHARDS: u16 = 2;
 /// Machine crashes per crash point: the 4 extremes and 2 random draws.
 const MACHINE_DRAWS: u32 = 6;
+/// Machine crashes per crash point in the full (ignored) enumeration.
+const MACHINE_DRAWS_FULL: u32 = 12;
 /// Concurrent writing clients.
 const WRITERS: u32 = 2;
 /// Write steps (one INCR + one APPEND) per writer before the section.
@@ -533,6 +535,7 @@ fn enumerate(
     protocol: Protocol,
     defects: &Defects,
     seed: u64,
+    machine_draws: u32,
     test: &str,
 ) -> (EnumReport, Vec<String>) {
     let slot: Rc<RefCell<Option<(Ctx, Rc<RefCell<Model>>)>>> = Rc::default();
@@ -553,7 +556,7 @@ fn enumerate(
     };
     let report = Enumeration {
         seed,
-        machine_draws: MACHINE_DRAWS,
+        machine_draws,
         limits: limits(),
     }
     .run(build(protocol, defects.clone(), slot), check)
@@ -580,12 +583,14 @@ fn reproduction(protocol: Protocol, point: &CrashPoint, message: &str, test: &st
 fn assert_all_recover(
     protocol: Protocol,
     seeds: std::ops::Range<u64>,
+    machine_draws: u32,
     test: &str,
 ) -> (u64, Vec<u64>) {
     let mut states = 0;
     let mut ops = Vec::new();
     for seed in seeds {
-        let (report, failures) = enumerate(protocol, &Defects::default(), seed, test);
+        let (report, failures) =
+            enumerate(protocol, &Defects::default(), seed, machine_draws, test);
         assert!(
             failures.is_empty(),
             "{} of {} states fail:\n{}",
@@ -595,7 +600,7 @@ fn assert_all_recover(
         );
         assert_eq!(
             report.states,
-            (report.section_ops + 1) * u64::from(1 + MACHINE_DRAWS)
+            (report.section_ops + 1) * u64::from(1 + machine_draws)
         );
         assert!(report.section_ops > 0, "the section does disk work");
         states += report.states;
@@ -603,38 +608,53 @@ fn assert_all_recover(
     }
     eprintln!(
         "{protocol:?}: {states} crash states (section ops per seed {ops:?}, 1 process + \
-         {MACHINE_DRAWS} machine crashes per point), all recover"
+         {machine_draws} machine crashes per point), all recover"
     );
     (states, ops)
 }
 
 #[test]
 fn bgrewriteaof_with_writes_before_and_during_recovers_at_every_crash_point() {
-    assert_all_recover(Protocol::Rewrite, 1..2, "bgrewriteaof_with_writes");
+    assert_all_recover(
+        Protocol::Rewrite,
+        1..2,
+        MACHINE_DRAWS,
+        "bgrewriteaof_with_writes",
+    );
 }
 
 #[test]
 fn first_boot_manifest_commit_recovers_at_every_crash_point() {
-    assert_all_recover(Protocol::FirstBoot, 1..2, "first_boot_manifest");
+    assert_all_recover(
+        Protocol::FirstBoot,
+        1..2,
+        MACHINE_DRAWS,
+        "first_boot_manifest",
+    );
 }
 
 #[test]
 fn bgsave_loads_the_old_or_the_new_snapshot_at_every_crash_point() {
-    assert_all_recover(Protocol::Bgsave, 1..2, "bgsave_loads");
+    assert_all_recover(Protocol::Bgsave, 1..2, MACHINE_DRAWS, "bgsave_loads");
 }
 
 #[test]
 fn save_loads_the_old_or_the_new_snapshot_at_every_crash_point() {
-    assert_all_recover(Protocol::Save, 1..2, "save_loads");
+    assert_all_recover(Protocol::Save, 1..2, MACHINE_DRAWS, "save_loads");
 }
 
 #[test]
 fn aborted_rewrite_recovers_at_every_crash_point() {
-    assert_all_recover(Protocol::AbortedRewrite, 1..2, "aborted_rewrite");
+    assert_all_recover(
+        Protocol::AbortedRewrite,
+        1..2,
+        MACHINE_DRAWS,
+        "aborted_rewrite",
+    );
 }
 
-/// The full set: 8 seeds per protocol (different interleavings of the writers with the
-/// rewrite, different random machine-crash draws).
+/// The full set: 16 seeds per protocol (different interleavings of the writers with the
+/// rewrite) and [`MACHINE_DRAWS_FULL`] machine crashes per point (6 more random draws).
 #[test]
 #[ignore = "full enumeration (minutes): run with --run-ignored only"]
 fn full_enumeration_of_every_protocol() {
@@ -646,7 +666,7 @@ fn full_enumeration_of_every_protocol() {
         Protocol::Save,
         Protocol::AbortedRewrite,
     ] {
-        total += assert_all_recover(protocol, 1..9, "full_enumeration").0;
+        total += assert_all_recover(protocol, 1..17, MACHINE_DRAWS_FULL, "full_enumeration").0;
     }
     eprintln!("full enumeration: {total} crash states");
 }
@@ -659,7 +679,7 @@ fn assert_caught(
     test: &str,
     needle: &str,
 ) -> Vec<String> {
-    let (report, failures) = enumerate(protocol, &defects, 1, test);
+    let (report, failures) = enumerate(protocol, &defects, 1, MACHINE_DRAWS, test);
     assert!(
         !failures.is_empty(),
         "predecessor bug {bug} NOT caught: all {} states recovered with {defects:?}",
@@ -722,4 +742,76 @@ fn predecessor_bug_3_lsn_reuse_after_recovery_is_caught() {
     // Every state breaks: the duplicate LSN is written after any recovery.
     assert!(failures.iter().any(|f| f.contains("Process")));
     assert!(failures.iter().any(|f| f.contains("Machine")));
+}
+
+/// The rewrite scenario really overlaps writes with the switch: after a crash-free run
+/// the new generation's incr files hold records (writes after the switch), the base files
+/// exist, and the old generation's files are gone.
+#[test]
+fn rewrite_scenario_writes_land_on_both_sides_of_the_switch() {
+    let slot: Rc<RefCell<Option<(Ctx, Rc<RefCell<Model>>)>>> = Rc::default();
+    let run = build(Protocol::Rewrite, Defects::default(), slot.clone())(1, None);
+    let finished = &run.finished;
+    let outcome = run.exec.run_until(limits(), finished);
+    assert_eq!(outcome, tidemark_sim::executor::RunOutcome::Done);
+    let files = run.disk.list_files();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let header = tidemark::persist::FILE_HEADER_LEN_BYTES as u64;
+    let bases = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".base.aof"))
+        .count();
+    assert_eq!(bases, usize::from(SHARDS), "{names:?}");
+    let incrs: Vec<&(String, u64)> = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".incr.aof"))
+        .collect();
+    assert_eq!(
+        incrs.len(),
+        usize::from(SHARDS),
+        "old incrs pruned: {names:?}"
+    );
+    assert!(
+        incrs.iter().any(|(_, len)| *len > header),
+        "some write landed after the switch: {files:?}"
+    );
+    let (_, model) = slot.borrow().clone().expect("built");
+    let model = model.borrow();
+    let during = u64::from(WRITERS) * (PRE_STEPS + DURING_STEPS);
+    let acked: u64 = model.counters.values().map(|(a, _)| a).sum();
+    assert_eq!(acked, during, "every INCR acknowledged without a crash");
+}
+
+/// Bug 7 (bonus): the snapshot taken one `.await` after the switch — writes in between
+/// are in the new base AND the new incr, so a counter exceeds its attempted INCRs.
+#[test]
+fn predecessor_bug_7_snapshot_after_await_is_caught() {
+    let defects = Defects {
+        snapshot_after_await: true,
+        ..Defects::default()
+    };
+    assert_caught(
+        7,
+        Protocol::Rewrite,
+        defects,
+        "predecessor_bug_7",
+        "attempted",
+    );
+}
+
+/// Bug 15 (bonus): the new base committed while the old incrs are still listed, the
+/// truncation in a second commit: a crash between them replays both.
+#[test]
+fn predecessor_bug_15_base_committed_before_log_truncation_is_caught() {
+    let defects = Defects {
+        base_committed_before_log_truncation: true,
+        ..Defects::default()
+    };
+    assert_caught(
+        15,
+        Protocol::Rewrite,
+        defects,
+        "predecessor_bug_15",
+        "attempted",
+    );
 }
