@@ -815,3 +815,90 @@ fn predecessor_bug_15_base_committed_before_log_truncation_is_caught() {
         "attempted",
     );
 }
+
+/// Limitation C, deterministically: an fsync EIO (nothing of the failed write reaches the
+/// platter, the page cache keeps showing it), a process crash before the writer's retry,
+/// a restart, writes acknowledged after it, then a power loss. Without the start-up copy
+/// the restart appended after frames that were never on the platter, and the power loss
+/// left a hole before fsynced records (start-up refused). With it, everything
+/// acknowledged survives.
+#[test]
+fn fsync_eio_then_process_crash_then_power_loss_keeps_acknowledged_writes() {
+    let exec = Executor::new(1);
+    let disk = SimDisk::new(&exec, NODE, DiskFaults::default());
+    let net = SimNet::new(&exec, NetFaults::default());
+    let ctx = Ctx {
+        exec: exec.clone(),
+        disk,
+        net,
+        config: config(Protocol::Rewrite, &Defects::default()),
+    };
+    let keys: Vec<String> = (0..4).map(|i| format!("k:{i}")).collect();
+    let c = ctx.clone();
+    let result = exec.block_on(Owner::World, limits(), async move {
+        c.provision().await;
+        let (_node, errors) = c.start_node(0);
+        c.wait_ready(&errors).await?;
+        let mut client = c.connect(Owner::Client(1)).await?;
+        for key in &keys {
+            assert_eq!(client.call(&["INCR", key]).await?, Frame::Integer(1));
+        }
+        let saved = c.disk.faults();
+        c.disk.set_faults(DiskFaults {
+            fsync_eio_rate: 1.0,
+            crash_write_survive_rate: 0.0,
+            crash_torn_rate: 0.0,
+            ..saved.clone()
+        });
+        let mut failed = 0;
+        for key in &keys {
+            if let Frame::Error(_) = client.call(&["INCR", key]).await? {
+                failed += 1;
+            }
+        }
+        assert_eq!(
+            failed,
+            keys.len(),
+            "every INCR hit the fsync EIO or the latch"
+        );
+        tidemark_sim::crash_process(&c.exec, &c.net, &c.disk);
+        c.disk.set_faults(saved.clone());
+        let (_node, errors) = c.start_node(1);
+        c.wait_ready(&errors).await?;
+        let mut client = c.connect(Owner::Client(2)).await?;
+        for key in POST_KEYS {
+            assert_eq!(client.call(&["INCR", key]).await?, Frame::Integer(1));
+        }
+        tidemark_sim::crash_process(&c.exec, &c.net, &c.disk);
+        c.disk.set_faults(DiskFaults {
+            crash_write_survive_rate: 0.0,
+            crash_set_len_rate: 0.0,
+            crash_dir_op_rate: 0.0,
+            ..saved.clone()
+        });
+        c.disk.crash_machine(&mut c.exec.rng_stream(0xC4A5_0002));
+        c.disk.set_faults(saved);
+        let (_node, errors) = c.start_node(2);
+        c.wait_ready(&errors).await?;
+        let mut client = c.connect(Owner::Client(3)).await?;
+        for key in POST_KEYS {
+            let value = client.get(key).await?;
+            if value.as_deref() != Some("1") {
+                return Err(format!(
+                    "{key} acknowledged after the restart, now {value:?}"
+                ));
+            }
+        }
+        for key in &keys {
+            let value = client.get(key).await?;
+            if !matches!(value.as_deref(), Some("1") | Some("2")) {
+                return Err(format!(
+                    "{key}: acknowledged once, attempted twice, now {value:?}"
+                ));
+            }
+        }
+        Ok::<(), String>(())
+    });
+    let result = result.unwrap_or_else(|outcome| Err(format!("did not finish: {outcome:?}")));
+    assert_eq!(result, Ok(()));
+}
