@@ -76,7 +76,7 @@ pub use format::{
     FILE_FLAG_BASE, FILE_HEADER_LEN_BYTES, FRAME_HEADER_LEN_BYTES, RECORD_PAYLOAD_MAX_BYTES,
 };
 pub use manifest::{Manifest, PartKind, ShardParts};
-pub use parts::{write_base, BaseWritten};
+pub use parts::{boot_copy_temp_path, write_base, BaseWritten, BOOT_COPY_TEMP_SUFFIX};
 pub use select::{parse_select, select_record};
 
 /// Log sequence number: the position of a record in its shard's log, starting at 1 and
@@ -321,6 +321,9 @@ struct Shared<I: Disk> {
     /// The salt `append` encodes new frames with (the newest file's).
     salt: Cell<u32>,
     file: RefCell<Rc<I::File>>,
+    /// Files whose start-up copy (parts.rs rule 6) failed; while non-empty the AOF is
+    /// latched failed and the writer's retry copies them first.
+    boot_copies: RefCell<Vec<PathBuf>>,
     /// A new incr created by `prepare_incr`, not yet switched to.
     prepared: RefCell<Option<NextIncr<I::File>>>,
     /// The incr a switch is moving to (set by `switch_to_prepared`, taken by the writer).
@@ -467,6 +470,15 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             &opened.report,
         );
         aof.shared.selected_db.restore(&selected);
+        if let Some((paths, cause)) = opened.copy_pending {
+            // Parts rule 6 failed: no write is accepted until the writer's retry copied
+            // these files (`writer::retry`).
+            let mut st = aof.shared.st.borrow_mut();
+            st.last_error = Some(format!("start-up copy: {cause}"));
+            st.failed = Some(cause);
+            drop(st);
+            *aof.shared.boot_copies.borrow_mut() = paths;
+        }
         Ok((aof, opened.report))
     }
 
@@ -513,6 +525,7 @@ impl<I: Clock + Disk + Spawn + Clone + 'static> Aof<I> {
             opts,
             salt: Cell::new(salt),
             file: RefCell::new(Rc::new(file)),
+            boot_copies: RefCell::new(Vec::new()),
             prepared: RefCell::new(None),
             switching: RefCell::new(None),
             st: RefCell::new(state),

@@ -12,7 +12,18 @@
 //!    earlier incr followed by records in a later one is corruption (the writer fsyncs a
 //!    file completely before it writes a byte to the next one);
 //! 5. torn tails are truncated and every incr fsynced; the shard's last LSN must reach the
-//!    LSN the manifest recorded as durable, else files were lost → `Corrupt`.
+//!    LSN the manifest recorded as durable, else files were lost → `Corrupt`;
+//! 6. the incr files from the last one that holds records to the end (normally just the
+//!    last incr) are copied to fresh inodes: `<name>.tmp` written, fsynced, renamed over
+//!    `<name>`, then the directory is fsynced — before any append. An fsync that failed
+//!    before a restart left frames in the page cache that are not on the platter (Linux
+//!    marks the pages clean; a later fsync of the same file does not write them back),
+//!    and recovery cannot tell them from durable ones. The copy's pages are new dirty
+//!    pages, so its fsync really writes every recovered byte; nothing acknowledged after
+//!    a restart can sit after a frame that might not be durable (limitation C,
+//!    docs/durability.md). The old inode is never overwritten in place (a torn in-place
+//!    rewrite could damage durable sectors); a crash before the rename leaves it as it
+//!    was, after it the copy. A leftover `<name>.tmp` is an orphan.
 //!
 //! What can fail here: IO errors, the refusals above, and base writing errors (returned
 //! to the rewrite, which aborts; the old generation stays authoritative).
@@ -33,6 +44,10 @@ use crate::keyspace::Db;
 /// A base file is written in chunks of about this many bytes, yielding between chunks so
 /// the shard keeps serving while its base is written.
 pub const BASE_WRITE_CHUNK_BYTES: usize = 1024 * 1024;
+/// The start-up copy of rule 6 reads and writes in chunks of at most this many bytes.
+pub const BOOT_COPY_CHUNK_BYTES: usize = 1024 * 1024;
+/// Suffix of the temporary name a start-up copy is written under before its rename.
+pub const BOOT_COPY_TEMP_SUFFIX: &str = ".tmp";
 
 /// The shard's files after recovery: the last incr, open for appends.
 pub(crate) struct Opened<F> {
@@ -40,6 +55,9 @@ pub(crate) struct Opened<F> {
     pub file: F,
     pub salt: u32,
     pub report: RecoveryReport,
+    /// Rule 6 failed (e.g. ENOSPC): the files still to copy and the error text. The AOF
+    /// starts latched failed; the writer's retry copies them before the latch clears.
+    pub copy_pending: Option<(Vec<PathBuf>, String)>,
 }
 
 async fn open_listed<D: Disk>(io: &D, path: &Path, mode: OpenMode) -> Result<D::File, AofError> {
@@ -79,7 +97,6 @@ pub(crate) async fn recover_parts<I: Clock + Disk>(
         records += n;
     }
     let mut opened: Vec<(PathBuf, I::File, Recovered)> = Vec::with_capacity(parts.incrs.len());
-    let mut created = false;
     for name in &parts.incrs {
         let path = opts.dir.join(name);
         let file = open_listed(io, &path, OpenMode::ReadWrite).await?;
@@ -101,7 +118,6 @@ pub(crate) async fn recover_parts<I: Clock + Disk>(
                 });
             }
         }
-        created |= rec.created;
         records += rec.records;
         prev = Some(rec.last_lsn);
         opened.push((path, file, rec));
@@ -109,11 +125,36 @@ pub(crate) async fn recover_parts<I: Clock + Disk>(
     for (path, file, rec) in &opened {
         recovery::truncate_torn(file, path, rec).await?;
     }
-    if created {
-        io.sync_dir(&opts.dir)
-            .await
-            .map_err(|e| AofError::io(&opts.dir, "sync_dir", e))?;
+    // Rule 6: the files appends will follow are copied to fresh inodes and fsynced
+    // (their page-cache copy may hold frames whose fsync failed before a restart).
+    let first_copied = opened
+        .iter()
+        .rposition(|(_, _, r)| r.records > 0)
+        .unwrap_or(opened.len() - 1);
+    let mut copy_failure = None;
+    for (path, file, rec) in &mut opened[first_copied..] {
+        match copy_durably(io, path, file, rec.end_offset).await {
+            Ok(copy) => *file = copy,
+            Err(error) => {
+                copy_failure = Some(error);
+                break;
+            }
+        }
     }
+    if copy_failure.is_none() {
+        if let Err(e) = io.sync_dir(&opts.dir).await {
+            copy_failure = Some(AofError::io(&opts.dir, "sync_dir", e));
+        }
+    }
+    let copy_pending = copy_failure.map(|error| {
+        tracing::warn!(%error, "AOF start-up copy failed: refusing writes until it succeeds");
+        let paths = opened[first_copied..].iter().map(|(p, _, _)| p.clone());
+        let cause = match &error {
+            AofError::Io { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        };
+        (paths.collect(), cause)
+    });
     let truncated_bytes: u64 = opened
         .iter()
         .filter(|(_, _, r)| r.torn_reason.is_some())
@@ -141,7 +182,91 @@ pub(crate) async fn recover_parts<I: Clock + Disk>(
             bytes: rec.end_offset,
             truncated_bytes,
         },
+        copy_pending,
     })
+}
+
+/// The writer's retry of a failed rule-6 copy: copies each of `paths` (as they are now)
+/// and fsyncs the directory. Returns the copy of `current` (the file appends go to).
+pub(crate) async fn copy_again<I: Disk>(
+    io: &I,
+    dir: &Path,
+    paths: &[PathBuf],
+    current: &Path,
+) -> Result<Option<I::File>, AofError> {
+    let mut current_copy = None;
+    for path in paths {
+        let file = open_listed(io, path, OpenMode::Read).await?;
+        let len = file.len().await.map_err(|e| AofError::io(path, "len", e))?;
+        let copy = copy_durably(io, path, &file, len).await?;
+        if path == current {
+            current_copy = Some(copy);
+        }
+    }
+    io.sync_dir(dir)
+        .await
+        .map_err(|e| AofError::io(dir, "sync_dir", e))?;
+    Ok(current_copy)
+}
+
+/// The temporary name of `path`'s start-up copy (rule 6): `<name>.tmp`. A leftover is an
+/// orphan the next start-up removes (`server::persistence`).
+pub fn boot_copy_temp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(BOOT_COPY_TEMP_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// Rule 6: copies the first `len` bytes of `file` (the recovered, truncated log at
+/// `path`) to `<path>.tmp`, fsyncs the copy and renames it over `path`; the caller
+/// fsyncs the directory. Returns the copy, open for appends. A failure leaves `path`
+/// untouched (the temp file is removed, best effort) and refuses this start-up.
+async fn copy_durably<I: Disk>(
+    io: &I,
+    path: &Path,
+    file: &I::File,
+    len: u64,
+) -> Result<I::File, AofError> {
+    let tmp = boot_copy_temp_path(path);
+    let copied = async {
+        let out = io
+            .open(&tmp, OpenMode::CreateTruncate)
+            .await
+            .map_err(|e| AofError::io(&tmp, "create", e))?;
+        let mut pos = 0u64;
+        while pos < len {
+            let want = usize::try_from(len - pos)
+                .unwrap_or(usize::MAX)
+                .min(BOOT_COPY_CHUNK_BYTES);
+            let (res, buf) = file.read_at(Vec::with_capacity(want), pos).await;
+            match res {
+                Ok(0) => {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("file ends before the recovered length {len}"),
+                    );
+                    return Err(AofError::io(path, "read", e));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(AofError::io(path, "read", e)),
+            }
+            let n = buf.len() as u64;
+            write_all(&out, &tmp, buf, pos).await?;
+            pos += n;
+        }
+        out.sync_data()
+            .await
+            .map_err(|e| AofError::io(&tmp, "sync_data", e))?;
+        io.rename(&tmp, path)
+            .await
+            .map_err(|e| AofError::io(&tmp, "rename", e))?;
+        Ok(out)
+    }
+    .await;
+    if copied.is_err() {
+        let _ = io.remove_file(&tmp).await;
+    }
+    copied
 }
 
 /// Creates `dir/name` (truncating a leftover), writes an incr header and fsyncs it.

@@ -290,6 +290,9 @@ fn publish_durable(st: &mut State, lsn: u64) {
 /// After a latch: truncate to `base_len`, rewrite the kept frames, fsync; clear the latch
 /// only if all of that succeeded.
 async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
+    if !sh.boot_copies.borrow().is_empty() && !retry_boot_copy(sh).await {
+        return;
+    }
     let (base, data, last_lsn) = {
         let mut st = sh.st.borrow_mut();
         let st = &mut *st;
@@ -331,6 +334,27 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
     }
     drop(guard);
     sh.progress.notify(usize::MAX);
+}
+
+/// A start-up copy (parts.rs rule 6) failed: copy the files again before anything is
+/// appended. True once done (the ordinary retry then clears the latch).
+async fn retry_boot_copy<I: Clock + Disk>(sh: &Rc<Shared<I>>) -> bool {
+    let paths = sh.boot_copies.borrow().clone();
+    let current = sh.path.borrow().clone();
+    match super::parts::copy_again(&sh.io, &sh.opts.dir, &paths, &current).await {
+        Ok(copy) => {
+            if let Some(copy) = copy {
+                *sh.file.borrow_mut() = Rc::new(copy);
+            }
+            sh.boot_copies.borrow_mut().clear();
+            true
+        }
+        Err(error) => {
+            sh.st.borrow_mut().last_error = Some(format!("retry: {error}"));
+            tracing::warn!(%error, "AOF start-up copy failed again; still refusing writes");
+            false
+        }
+    }
 }
 
 /// Latch retry: 1. write the retained frames again IN PLACE at `base` (the same bytes

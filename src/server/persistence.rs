@@ -38,7 +38,9 @@ use crate::io::{with_timeout, Disk, Io};
 use crate::persist::manifest::{
     self, parse_part_file_name, part_file_name, MANIFEST_TEMP_FILE_NAME,
 };
-use crate::persist::{BaseWritten, Lsn, Manifest, PartKind, ShardParts, FILE_HEADER_LEN_BYTES};
+use crate::persist::{
+    BaseWritten, Lsn, Manifest, PartKind, ShardParts, BOOT_COPY_TEMP_SUFFIX, FILE_HEADER_LEN_BYTES,
+};
 use crate::resp::Frame;
 use crate::server::config::Config;
 use crate::server::Node;
@@ -210,9 +212,11 @@ impl Persistence {
         lock(&self.manifest).clone()
     }
 
-    /// Test hook: make shard `shard`'s next base writes fail (after its switch).
-    #[cfg(test)]
-    pub(crate) fn fail_base_of_shard(&self, shard: Option<u16>) {
+    /// Test hook (unit tests and the simulator's aborted-rewrite crash enumeration,
+    /// `sim/tests/rewrite_crashpoints.rs`): make shard `shard`'s next base writes fail
+    /// after its switch, so the rewrite aborts. Never set by the server itself.
+    #[doc(hidden)]
+    pub fn fail_base_of_shard(&self, shard: Option<u16>) {
         self.fail_base_of_shard
             .store(shard.unwrap_or(u16::MAX), Ordering::SeqCst);
     }
@@ -293,8 +297,13 @@ async fn base_sizes<I: Io>(io: &I, dir: &Path, m: &Manifest) -> u64 {
 async fn remove_orphans<I: Io>(io: &I, dir: &Path, names: &[String], m: &Manifest) {
     let mut removed = false;
     for name in names {
+        // A start-up copy interrupted before its rename (persist/parts.rs rule 6).
+        let boot_copy = name
+            .strip_suffix(BOOT_COPY_TEMP_SUFFIX)
+            .is_some_and(|n| parse_part_file_name(n).is_some());
         let orphan = (parse_part_file_name(name).is_some() && !m.referenced().any(|r| r == name))
-            || name == MANIFEST_TEMP_FILE_NAME;
+            || name == MANIFEST_TEMP_FILE_NAME
+            || boot_copy;
         if orphan && io.remove_file(&dir.join(name)).await.is_ok() {
             tracing::info!(file = %name, "removed a file no AOF manifest names");
             removed = true;

@@ -37,7 +37,6 @@ fn reads_fail_with_misconf_while_the_aof_is_latched() {
 /// file, fsync it, rename it over the old one and fsync the directory before serving.
 /// The default swarm avoids the combination (`RunOptions::fsync_eio_with_mixed_crashes`).
 #[test]
-#[ignore = "server limitation C: fsync EIO + process restart + power loss refuses start-up"]
 fn fsync_eio_then_restart_then_power_loss_refuses_start_up() {
     let opts = RunOptions {
         fsync_eio_with_mixed_crashes: true,
