@@ -15,6 +15,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod client;
+mod matrix;
 mod workload;
 
 use std::path::PathBuf;
@@ -63,10 +64,24 @@ struct Options {
     /// Extra flags passed to the server (e.g. "--hz 100").
     #[arg(long, allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Another mode instead of the single run above.
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+/// Modes other than the single run.
+#[derive(clap::Subcommand, Debug, Clone)]
+enum Mode {
+    /// The crash matrix: shards × appendfsync × {plain, rewrite, bgsave in flight}, with a
+    /// table (src/matrix.rs).
+    Matrix(matrix::MatrixOptions),
 }
 
 fn main() {
     let options = Options::parse();
+    if let Some(Mode::Matrix(matrix_options)) = &options.mode {
+        std::process::exit(matrix::main(matrix_options));
+    }
     match run(&options) {
         Ok(summary) => println!("PASS {summary}"),
         Err(Failure::Check(message)) => {
