@@ -15,6 +15,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod client;
+mod enospc;
 mod matrix;
 mod workload;
 
@@ -75,12 +76,17 @@ enum Mode {
     /// The crash matrix: shards × appendfsync × {plain, rewrite, bgsave in flight}, with a
     /// table (src/matrix.rs).
     Matrix(matrix::MatrixOptions),
+    /// The data dir's filesystem runs full mid-run, then space is freed (src/enospc.rs;
+    /// scripts/enospc.sh mounts the small filesystem).
+    Enospc(enospc::EnospcOptions),
 }
 
 fn main() {
     let options = Options::parse();
-    if let Some(Mode::Matrix(matrix_options)) = &options.mode {
-        std::process::exit(matrix::main(matrix_options));
+    match &options.mode {
+        Some(Mode::Matrix(matrix_options)) => std::process::exit(matrix::main(matrix_options)),
+        Some(Mode::Enospc(enospc_options)) => std::process::exit(enospc::main(enospc_options)),
+        None => {}
     }
     match run(&options) {
         Ok(summary) => println!("PASS {summary}"),
