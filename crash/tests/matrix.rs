@@ -3,55 +3,16 @@
 //! `tidemark-crash matrix` against the real `tidemark` binary, kill -9 and restart each
 //! cycle. The full matrix is `scripts/crash-matrix.sh`.
 //!
-//! The `tidemark` binary is not a target of this package, so `CARGO_BIN_EXE_tidemark` does
-//! not exist here: the test builds it with the cargo that runs the test (same profile, same
-//! target dir; a no-op when the workspace build already made it), or takes
-//! `TIDEMARK_BIN` if set.
+//! The `tidemark` binary comes from `common::tidemark_binary`.
 //!
 //! What can fail here: the build of the server, a violated durability check (the table
 //! row says FAIL and the matrix exits 1), or no kill landing mid-operation.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
-/// The profile directory of this test executable (`target/<profile>`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/matrix-<hash>
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable under target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// Path of an up-to-date `tidemark` binary.
-fn tidemark_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TIDEMARK_BIN") {
-        return PathBuf::from(path);
-    }
-    let dir = profile_dir();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut build = Command::new(cargo);
-    build.args(["build", "-q", "-p", "tidemark", "--bin", "tidemark"]);
-    if dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let status = build
-        .status()
-        .expect("run cargo build for the tidemark binary");
-    assert!(
-        status.success(),
-        "cargo build of the tidemark binary failed"
-    );
-    let binary = dir.join("tidemark");
-    assert!(
-        binary.exists(),
-        "no tidemark binary at {}",
-        binary.display()
-    );
-    binary
-}
+mod common;
+use common::{profile_dir, tidemark_binary};
 
 /// One row of the printed table: (cell, result, kills mid-op, operations issued).
 fn parse_row(line: &str) -> Option<(String, String, u32, u32)> {
