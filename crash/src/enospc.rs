@@ -9,6 +9,8 @@
 //!    `INFO persistence` shows `aof_last_write_status:err` and the cause;
 //! 3. delete the filler: within `RECOVERY_TIMEOUT_MS`, without a restart, a SET is accepted
 //!    again and `aof_last_write_status:ok`; more SETs are acknowledged;
+//!    BGREWRITEAOF on the full disk must fail (refused, or `aof_last_bgrewrite_status:err`),
+//!    one after recovery must succeed;
 //! 4. every acknowledged SET is present; SETs answered with an error are *uncertain* (may
 //!    be present, then with their value); no other `enospc:` key exists;
 //! 5. SIGKILL, restart on the same dir, step 4 again.
@@ -262,6 +264,13 @@ fn exercise(port: u16, dir: &std::path::Path, filler: &std::path::Path) -> Resul
             "INFO persistence while full: aof_last_write_status:{status} aof_last_write_error:{error}"
         )));
     }
+    let rewrite = bgrewriteaof(&mut con)?;
+    println!("BGREWRITEAOF while full: {rewrite}");
+    if rewrite.ends_with(":ok") {
+        return Err(Failure::Check(format!(
+            "BGREWRITEAOF succeeded on a full filesystem: {rewrite}"
+        )));
+    }
     // Step 3: free the space; writes come back without a restart.
     std::fs::remove_file(filler)
         .map_err(|e| Failure::Setup(format!("remove {}: {e}", filler.display())))?;
@@ -303,8 +312,36 @@ fn exercise(port: u16, dir: &std::path::Path, filler: &std::path::Path) -> Resul
             "INFO after recovery: aof_last_write_status:{status}"
         )));
     }
-    println!("{}", writes.verify(port, "after recovery")?);
+    let rewrite = bgrewriteaof(&mut con)?;
+    println!("BGREWRITEAOF after recovery: {rewrite}");
+    if !rewrite.ends_with(":ok") {
+        return Err(Failure::Check(format!(
+            "BGREWRITEAOF after recovery: {rewrite}"
+        )));
+    }
+    println!("{}", writes.verify(port, "after recovery and a rewrite")?);
     Ok(writes)
+}
+
+/// Runs BGREWRITEAOF to its end: the error reply, or `aof_last_bgrewrite_status:<ok|err>`.
+fn bgrewriteaof(con: &mut Connection) -> Result<String, Failure> {
+    match con.call(&[b"BGREWRITEAOF"]) {
+        Ok(Reply::Simple(_)) => {}
+        Ok(Reply::Error(error)) => return Ok(format!("refused: -{error}")),
+        other => return Err(Failure::Check(format!("BGREWRITEAOF: {other:?}"))),
+    }
+    let started = Instant::now();
+    loop {
+        let info = info_persistence(con)?;
+        if info_field(&info, "aof_rewrite_in_progress").as_deref() == Some("0") {
+            let status = info_field(&info, "aof_last_bgrewrite_status").unwrap_or_default();
+            return Ok(format!("aof_last_bgrewrite_status:{status}"));
+        }
+        if started.elapsed() > Duration::from_millis(RECOVERY_TIMEOUT_MS) {
+            return Err(Failure::Check("BGREWRITEAOF never finished".to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Writes `filler` until the filesystem is full; returns the bytes written.

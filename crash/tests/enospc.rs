@@ -66,6 +66,8 @@ fn full_filesystem_gives_misconf_keeps_reads_and_recovers_without_losing_acknowl
     for expected in [
         "MISCONF Errors writing to the AOF file: No space left on device",
         "aof_last_write_status:err",
+        "BGREWRITEAOF while full: aof_last_bgrewrite_status:err",
+        "BGREWRITEAOF after recovery: aof_last_bgrewrite_status:ok",
         "writes accepted again",
         "after kill -9 and restart: all",
         "PASS enospc",
