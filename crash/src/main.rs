@@ -9,6 +9,9 @@
 //! - `everysec`: at least 99% of acknowledged SETs are present, counters never exceed the
 //!   INCRs sent.
 //!
+//! Other modes: `matrix` (shards × appendfsync × rewrite/BGSAVE in flight, src/matrix.rs)
+//! and `enospc` (the data dir's filesystem runs full, src/enospc.rs).
+//!
 //! What can fail here: the server not starting (exit 2), a check failing (exit 1, with the
 //! seed that reproduces the schedule). The crash instants come from `--seed`; the OS
 //! scheduler still varies between runs, so a seed reproduces the schedule, not the run.
