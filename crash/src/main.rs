@@ -9,13 +9,18 @@
 //! - `everysec`: at least 99% of acknowledged SETs are present, counters never exceed the
 //!   INCRs sent.
 //!
+//! Other modes: `matrix` (shards × appendfsync × rewrite/BGSAVE in flight, src/matrix.rs)
+//! and `enospc` (the data dir's filesystem runs full, src/enospc.rs).
+//!
 //! What can fail here: the server not starting (exit 2), a check failing (exit 1, with the
 //! seed that reproduces the schedule). The crash instants come from `--seed`; the OS
 //! scheduler still varies between runs, so a seed reproduces the schedule, not the run.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod client;
+mod enospc;
 mod history;
+mod matrix;
 mod workload;
 
 use std::path::PathBuf;
@@ -64,6 +69,20 @@ struct Options {
     /// Extra flags passed to the server (e.g. "--hz 100").
     #[arg(long, allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Another mode instead of the single run above.
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+/// Modes other than the single run.
+#[derive(clap::Subcommand, Debug, Clone)]
+enum Mode {
+    /// The crash matrix: shards × appendfsync × {plain, rewrite, bgsave in flight}, with a
+    /// table (src/matrix.rs).
+    Matrix(matrix::MatrixOptions),
+    /// The data dir's filesystem runs full mid-run, then space is freed (src/enospc.rs;
+    /// scripts/enospc.sh mounts the small filesystem).
+    Enospc(enospc::EnospcOptions),
 }
 
 fn main() {
@@ -71,6 +90,11 @@ fn main() {
         history::main(std::env::args().skip(2).collect());
     }
     let options = Options::parse();
+    match &options.mode {
+        Some(Mode::Matrix(matrix_options)) => std::process::exit(matrix::main(matrix_options)),
+        Some(Mode::Enospc(enospc_options)) => std::process::exit(enospc::main(enospc_options)),
+        None => {}
+    }
     match run(&options) {
         Ok(summary) => println!("PASS {summary}"),
         Err(Failure::Check(message)) => {
