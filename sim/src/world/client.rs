@@ -16,6 +16,11 @@
 //! arrive within `STUCK_REPLY_TIMEOUT` per outstanding command while the node stayed up
 //! fails the run (predecessor bugs 4 and 5: nothing may hang).
 //!
+//! Network partitions (full fault model): a request with no reply after `CLIENT_TIMEOUT`
+//! while a partition overlapped the wait is abandoned like a real client's timeout: the
+//! rest of the pipeline is uncertain (pending forever in the linearizability history),
+//! the connection is dropped and the client reconnects once the network heals.
+//!
 //! What can fail here: wrong replies, unparsable replies, stuck requests (all reported
 //! through `Shared::fail`).
 
@@ -32,6 +37,11 @@ use crate::workload::{Command, Outcome, Workload};
 /// Longest a client waits for one reply with the node up before calling it stuck (per
 /// outstanding command of its pipeline: replies of a pipeline leave together).
 pub const STUCK_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// With network partitions in the plan: a client abandons a request (outcome unknown,
+/// connection dropped, reconnect) when no reply came for this long and a partition
+/// overlapped the wait — a real client's read timeout. Without a partition it keeps
+/// waiting up to `STUCK_REPLY_TIMEOUT` (a stuck server stays a failure).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Smallest socket buffer (`NetFaults::pipe_capacity_bytes`) over which clients pipeline.
 pub const PIPELINE_PIPE_BYTES_MIN: usize = 4096;
 /// Longest think time between two pipelines, in µs (drawn per pipeline).
@@ -98,6 +108,7 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
 async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Command]) -> bool {
     let exec = &shared.exec;
     let crashes_before = shared.crashes.get();
+    let epoch_before = shared.partition_epoch.get();
     let args: Vec<_> = batch.iter().map(Command::args).collect();
     let lin_ids: Vec<_> = batch.iter().map(|c| shared.lin_invoke(id, c)).collect();
     let send_deadline = exec.now() + STUCK_REPLY_TIMEOUT;
@@ -115,11 +126,25 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
         return false;
     }
     let mut next = 0;
+    let mut waited_from = exec.now();
     while next < batch.len() {
         let outstanding = u32::try_from(batch.len() - next).unwrap_or(u32::MAX);
-        let waited_from = exec.now();
         let deadline = waited_from + STUCK_REPLY_TIMEOUT * outstanding;
-        match conn.read_reply(deadline).await {
+        let slice_end = if shared.partitions_on {
+            deadline.min(exec.now() + CLIENT_TIMEOUT)
+        } else {
+            deadline
+        };
+        match conn.read_reply(slice_end).await {
+            Err(ReadError::Timeout) if exec.now() < deadline => {
+                let partitioned = shared.partition_epoch.get() != epoch_before
+                    || shared.net.is_partitioned(super::NODE);
+                if partitioned && exec.now() >= waited_from + CLIENT_TIMEOUT {
+                    shared.client_timeouts.set(shared.client_timeouts.get() + 1);
+                    exec.trace("world.client_timeout", u64::from(id), next as u64);
+                    break;
+                }
+            }
             Ok(frame) => {
                 let cmd = &batch[next];
                 let result = cmd.apply_reply(&mut shared.model.borrow_mut(), &frame);
@@ -142,6 +167,7 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
                     }
                 }
                 next += 1;
+                waited_from = exec.now();
             }
             Err(ReadError::Timeout) => {
                 if shared.crashes.get() == crashes_before && shared.up.get() {

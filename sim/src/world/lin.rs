@@ -15,6 +15,11 @@
 //! answers a GET of a shared key from its own cached earlier reply instead of asking the
 //! server ("a read served from a stale copy"); the check must report it.
 //!
+//! Test-only defect (`RunOptions::reply_before_apply_defect`): client
+//! [`EARLY_ACK_CLIENT`] records each SET of a shared key as answered `OK` the moment it
+//! calls it — before the request is even on the wire — as a server that replies before
+//! applying would; the real reply is then ignored. The check must report it.
+//!
 //! What can fail here: `NotLinearizable` fails the run (naming the key, the explanation
 //! and the reproduction command); `Unknown` (budget exhausted) is only counted.
 
@@ -30,6 +35,9 @@ use crate::workload::{is_shared_key, single_reply, Command};
 
 /// The client that serves stale reads under `RunOptions::stale_read_defect`.
 pub const STALE_READ_CLIENT: u32 = 0;
+/// The client that records early acknowledgements under
+/// `RunOptions::reply_before_apply_defect`.
+pub const EARLY_ACK_CLIENT: u32 = 1;
 /// Search budget of one shared key's history (deterministic: steps, not time).
 pub const LIN_BUDGET: Budget = Budget {
     steps_max_per_partition: 2_000_000,
@@ -63,7 +71,20 @@ impl Shared {
                     key: key.clone(),
                     op: op.clone(),
                 };
-                Some(self.lin.borrow_mut().invoke(u64::from(client), input))
+                let id = self.lin.borrow_mut().invoke(u64::from(client), input);
+                let early = self.reply_before_apply_defect
+                    && client == EARLY_ACK_CLIENT
+                    && matches!(op, Op::Set(_));
+                if !early {
+                    return Some(id);
+                }
+                // The defect: "OK" before the server has applied (or even received) it.
+                if let Err(e) = self.lin.borrow_mut().ok(id, Reply::Ok) {
+                    self.fail(&format!("linearizability recorder: {e}"));
+                }
+                self.note_lin_boot(id);
+                self.exec.trace("world.early_ack", u64::from(client), 0);
+                None
             }
             _ => None,
         }

@@ -28,7 +28,7 @@ pub mod lin;
 pub mod plan;
 mod probe;
 
-pub use plan::{CrashKind, CrashKinds, Plan, RunOptions};
+pub use plan::{CrashKind, CrashKinds, FaultModel, Plan, RunOptions};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -112,14 +112,43 @@ pub struct RunReport {
     /// Shared keys whose linearizability check ran out of budget (`Verdict::Unknown`).
     pub lin_unknown_keys: u64,
     /// False when the linearizability check was skipped (`everysec` with a machine crash
-    /// while clients ran: acknowledged writes may be lost, see docs/simulation.md).
+    /// while clients ran, or a device that destroyed fsynced data: acknowledged writes may
+    /// be lost, see docs/simulation.md).
     pub lin_checked: bool,
+    /// The run ended early, correctly: start-up refused with a corruption error after a
+    /// machine crash exposed fsynced data that an injected misdirected write destroyed
+    /// (verified by the simulator: `disk.fault.fsynced_damage`). Not a failure.
+    pub refused_correctly: Option<String>,
+    /// The run ended early because acknowledged writes were lost to fsynced data an
+    /// injected misdirected write destroyed (verified, as above) and the server could not
+    /// tell that loss from a torn tail. Not a failure, but never silent: counted and
+    /// printed by the sweep.
+    pub device_lost: Option<String>,
+    /// Boots refused while a read bit flip (transient: the platter is fine) was injected
+    /// during their recovery, and retried.
+    pub read_flip_retries: u32,
+    /// Network partitions injected.
+    pub partitions: u32,
+    /// Client requests abandoned after `client::CLIENT_TIMEOUT` during a partition.
+    pub client_timeouts: u64,
+    /// Injected disk faults of the kinds only the full model draws: read bit flips,
+    /// misdirected writes, files with fsynced data damaged by a machine crash.
+    pub read_bitflips: u64,
+    /// See `read_bitflips`.
+    pub misdirected_writes: u64,
+    /// See `read_bitflips`.
+    pub fsynced_damage: u64,
 }
 
 impl RunReport {
     /// True when the run passed.
     pub fn ok(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// True when the run ended early but correctly (see `refused_correctly`, `device_lost`).
+    pub fn ended_by_corruption(&self) -> bool {
+        self.refused_correctly.is_some() || self.device_lost.is_some()
     }
 }
 
@@ -146,7 +175,26 @@ impl fmt::Display for RunReport {
             self.steps,
             self.virtual_time.as_secs_f64(),
             self.trace_hash
-        )
+        )?;
+        if self.read_bitflips + self.misdirected_writes + u64::from(self.partitions) > 0 {
+            write!(
+                f,
+                " read_bitflips={} read_flip_retries={} misdirected_writes={} fsynced_damage={} partitions={} client_timeouts={}",
+                self.read_bitflips,
+                self.read_flip_retries,
+                self.misdirected_writes,
+                self.fsynced_damage,
+                self.partitions,
+                self.client_timeouts
+            )?;
+        }
+        if let Some(why) = &self.refused_correctly {
+            write!(f, "\n  refused start-up, correctly: {why}")?;
+        }
+        if let Some(why) = &self.device_lost {
+            write!(f, "\n  acknowledged writes destroyed by the device: {why}")?;
+        }
+        Ok(())
     }
 }
 
@@ -190,11 +238,34 @@ pub struct Shared {
     lin_boot: RefCell<Vec<Option<u64>>>,
     /// Crash counts (boots) in which some command got an error reply.
     lin_degraded_boots: RefCell<BTreeSet<u64>>,
+    /// Test-only defect: `RunOptions::reply_before_apply_defect`.
+    reply_before_apply_defect: bool,
+    /// The plan has network partitions: clients give up on a request after
+    /// `client::CLIENT_TIMEOUT` when a partition overlapped it.
+    partitions_on: bool,
+    /// Partitions started so far (clients compare it to see whether one overlapped).
+    partition_epoch: Cell<u64>,
+    /// Requests clients abandoned because of a partition.
+    client_timeouts: Cell<u64>,
+    /// Why the run ended early but correctly (corruption verified, see `RunReport`).
+    refused_correctly: RefCell<Option<String>>,
+    /// See `RunReport::device_lost`.
+    device_lost: RefCell<Option<String>>,
+    /// A machine crash damaged fsynced data (verified by the disk) and no check has
+    /// passed since: a start-up refusal for corruption or a lost write is explained.
+    damage_exposed: Cell<bool>,
+    /// Some crash of the run damaged fsynced data: the linearizability check is skipped.
+    damage_seen: Cell<bool>,
 }
 
 impl Shared {
     fn failed(&self) -> bool {
         self.failure.borrow().is_some()
+    }
+
+    /// The run ended early and correctly (see `RunReport::ended_by_corruption`).
+    fn ended(&self) -> bool {
+        self.refused_correctly.borrow().is_some() || self.device_lost.borrow().is_some()
     }
 
     /// Records the first failure of the run (later ones are consequences).
@@ -254,6 +325,15 @@ struct NodeCtl {
     /// expose known server limitation C (see `Plan::draw`).
     retry_by_machine_crash: bool,
     retry_rng: RefCell<ChaCha8Rng>,
+    /// Boots refused after a transient read bit flip and retried.
+    read_flip_retries: Cell<u32>,
+    /// `disk.fault.fsynced_damage` count already noted.
+    damage_count_seen: Cell<u64>,
+}
+
+/// True for a start-up refusal (the server returned an error), not a stuck boot.
+fn is_refusal(message: &str) -> bool {
+    message.starts_with("start-up refused")
 }
 
 /// True for a start-up refusal caused by a disk operation failing (not by what was read).
@@ -305,14 +385,58 @@ impl NodeCtl {
             .map_err(|e| format!("provisioning {} failed: {e}", dir.display()))
     }
 
+    /// Notes a machine crash that damaged fsynced data since the last call.
+    fn note_damage(&self, shared: &Shared) {
+        let damaged = self.fault_count("disk.fault.fsynced_damage");
+        if damaged > self.damage_count_seen.get() {
+            self.damage_count_seen.set(damaged);
+            shared.damage_exposed.set(true);
+            shared.damage_seen.set(true);
+        }
+    }
+
+    /// How many times the disk injected `tag` (`disk.fault.*`) so far.
+    fn fault_count(&self, tag: &str) -> u64 {
+        self.disk.fault_counts().get(tag).copied().unwrap_or(0)
+    }
+
     /// Boots the node and waits until it listens, retrying start-up refusals caused by
     /// IO errors up to `BOOT_ATTEMPTS_MAX` times in a row (each retry is a new boot).
-    async fn boot(&self) -> Result<(), String> {
+    ///
+    /// A refusal of a boot during which a read bit flip was injected is retried too (by a
+    /// process restart: the flip was transient, the platter is fine). A corruption refusal
+    /// after a machine crash that damaged fsynced data (`shared.damage_exposed`, verified
+    /// by the disk) is the correct answer to a device that destroyed data: it is recorded
+    /// in `shared.refused_correctly` and returned as Err (the run ends, not failed).
+    async fn boot(&self, shared: &Shared) -> Result<(), String> {
         let mut attempt = 1;
         loop {
+            let flips_before = self.fault_count("disk.fault.read_bitflip");
             self.start();
-            match self.wait_ready().await {
+            let ready = self.wait_ready().await;
+            self.note_damage(shared);
+            let flipped = self.fault_count("disk.fault.read_bitflip") > flips_before;
+            match ready {
                 Ok(()) => return Ok(()),
+                Err(e) if attempt < BOOT_ATTEMPTS_MAX && flipped && is_refusal(&e) => {
+                    attempt += 1;
+                    self.read_flip_retries.set(self.read_flip_retries.get() + 1);
+                    self.exec
+                        .trace("world.boot_retry_flip", u64::from(self.boot.get()), 0);
+                    crate::crash_process(&self.exec, &self.net, &self.disk);
+                    self.boot.set(self.boot.get() + 1);
+                    self.exec.sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) if shared.damage_exposed.get() && is_refusal(&e) && !is_io_refusal(&e) => {
+                    let misdirected = self.fault_count("disk.fault.misdirected_write");
+                    let damaged = self.fault_count("disk.fault.fsynced_damage");
+                    shared.refused_correctly.replace(Some(format!(
+                        "{e} [verified: {misdirected} misdirected write(s) injected, {damaged} file(s) with fsynced data damaged by a machine crash]"
+                    )));
+                    self.exec
+                        .trace("world.refused_correctly", u64::from(self.boot.get()), 0);
+                    return Err(e);
+                }
                 Err(e) if attempt < BOOT_ATTEMPTS_MAX && is_io_refusal(&e) => {
                     attempt += 1;
                     self.boot_retries.set(self.boot_retries.get() + 1);
@@ -375,8 +499,8 @@ impl World {
             self.shared.fail(&e);
             return;
         }
-        if let Err(e) = self.node.boot().await {
-            self.shared.fail(&e);
+        if let Err(e) = self.node.boot(&self.shared).await {
+            self.end_or_fail(&e);
             return;
         }
         self.shared.boot_started.set(self.shared.exec.now());
@@ -384,6 +508,10 @@ impl World {
             probe::write_probe(&self.shared, self.node.boot.get()).await;
         }
         self.shared.up.set(true);
+        if !self.plan.partitions.is_empty() {
+            let exec = self.shared.exec.clone();
+            exec.spawn(Owner::World, self.clone().partitions());
+        }
         let crashes = self.plan.crashes.clone();
         for (i, (at, kind, down)) in crashes.into_iter().enumerate() {
             self.shared.exec.sleep_until(at).await;
@@ -392,7 +520,7 @@ impl World {
             }
             let context = format!("check after crash {} ({kind:?} crash at {at:?})", i + 1);
             if let Err(e) = self.crash_and_recover(kind, down, &context).await {
-                self.shared.fail(&e);
+                self.end_or_fail(&e);
                 return;
             }
         }
@@ -409,6 +537,7 @@ impl World {
             self.shared.fail(&e);
             return;
         }
+        self.node.net.set_partitioned(NODE, false);
         if let Err(e) = self
             .check(&BTreeSet::new(), true, "final check of the live node")
             .await
@@ -420,10 +549,38 @@ impl World {
         let context = format!("final check after a {kind:?} crash");
         let down = Duration::from_millis(10);
         if let Err(e) = self.crash_and_recover(kind, down, &context).await {
-            self.shared.fail(&e);
+            self.end_or_fail(&e);
             return;
         }
         self.done.set(true);
+    }
+
+    /// Ends the run on `error`: done when the run ended correctly (a verified corruption
+    /// outcome, see `RunReport::ended_by_corruption`), failed otherwise.
+    fn end_or_fail(&self, error: &str) {
+        if self.shared.ended() && !self.shared.failed() {
+            self.shared.stopping.set(true);
+            self.done.set(true);
+        } else {
+            self.shared.fail(error);
+        }
+    }
+
+    /// The plan's network partitions: each starts only while the node is up and the
+    /// clients run, cuts the node off from every client for its length, then heals (a
+    /// crash heals it earlier: see `crash_and_recover`).
+    async fn partitions(self: Rc<World>) {
+        let shared = &self.shared;
+        for (at, len) in self.plan.partitions.clone() {
+            shared.exec.sleep_until(at).await;
+            if !shared.up.get() || shared.stopping.get() || shared.failed() {
+                continue;
+            }
+            shared.partition_epoch.set(shared.partition_epoch.get() + 1);
+            self.node.net.set_partitioned(NODE, true);
+            shared.exec.sleep(len).await;
+            self.node.net.set_partitioned(NODE, false);
+        }
     }
 
     /// Crashes the node, keeps it down for `down`, boots it again and checks every key.
@@ -436,6 +593,7 @@ impl World {
         let shared = &self.shared;
         let exec = &shared.exec;
         shared.up.set(false);
+        self.node.net.set_partitioned(NODE, false);
         shared.crashes.set(shared.crashes.get() + 1);
         let crash_at = exec.now();
         match kind {
@@ -461,8 +619,18 @@ impl World {
         self.wait_clients_settled().await?;
         let forgiven = self.forgiven(kind, crash_at);
         self.node.boot.set(self.node.boot.get() + 1);
-        self.node.boot().await?;
-        self.check(&forgiven, false, context).await?;
+        self.node.boot(shared).await?;
+        if let Err(e) = self.check(&forgiven, false, context).await {
+            if shared.damage_exposed.get() && !shared.failed() {
+                let misdirected = self.node.fault_count("disk.fault.misdirected_write");
+                shared.device_lost.replace(Some(format!(
+                    "{e} [verified: the machine crash left fsynced data damaged by {misdirected} injected misdirected write(s); the server cannot tell that loss from a torn tail]"
+                )));
+                exec.trace("world.device_lost", u64::from(self.node.boot.get()), 0);
+            }
+            return Err(e);
+        }
+        shared.damage_exposed.set(false);
         shared.boot_started.set(exec.now());
         shared.degraded.set(false);
         if self.durability_probe {
@@ -620,6 +788,14 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         lossy_crash: Cell::new(false),
         lin_boot: RefCell::new(Vec::new()),
         lin_degraded_boots: RefCell::new(BTreeSet::new()),
+        reply_before_apply_defect: opts.reply_before_apply_defect,
+        partitions_on: !plan.partitions.is_empty(),
+        partition_epoch: Cell::new(0),
+        client_timeouts: Cell::new(0),
+        refused_correctly: RefCell::new(None),
+        device_lost: RefCell::new(None),
+        damage_exposed: Cell::new(false),
+        damage_seen: Cell::new(false),
     });
     let world = Rc::new(World {
         shared: shared.clone(),
@@ -635,6 +811,8 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
                 && plan.crash_kinds != CrashKinds::Process
                 && !opts.fsync_eio_with_mixed_crashes,
             retry_rng: RefCell::new(exec.rng_stream(stream::WORLD + 7)),
+            read_flip_retries: Cell::new(0),
+            damage_count_seen: Cell::new(0),
         },
         plan: plan.clone(),
         rng: RefCell::new(rng),
@@ -665,6 +843,7 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         exec.kill_owner(Owner::Client(id));
     }
     let lossy = shared.lossy_crash.get()
+        || shared.damage_seen.get()
         || (world.node.retry_by_machine_crash
             && world.node.boot_retries.get() > 0
             && plan.appendfsync != FsyncPolicy::Always);
@@ -674,6 +853,10 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         lin::check_shared(&shared, lossy)
     };
     let failure = shared.failure.borrow().clone();
+    let refused_correctly = shared.refused_correctly.borrow().clone();
+    let device_lost = shared.device_lost.borrow().clone();
+    let counts = world.node.disk.fault_counts();
+    let count = |tag: &str| counts.get(tag).copied().unwrap_or(0);
     RunReport {
         seed,
         failure,
@@ -695,5 +878,13 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         lin_ops_checked: lin.checked_ops,
         lin_unknown_keys: lin.unknown_keys,
         lin_checked: lin.checked,
+        refused_correctly,
+        device_lost,
+        read_flip_retries: world.node.read_flip_retries.get(),
+        partitions: u32::try_from(shared.partition_epoch.get()).unwrap_or(u32::MAX),
+        client_timeouts: shared.client_timeouts.get(),
+        read_bitflips: count("disk.fault.read_bitflip"),
+        misdirected_writes: count("disk.fault.misdirected_write"),
+        fsynced_damage: count("disk.fault.fsynced_damage"),
     }
 }
