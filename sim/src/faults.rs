@@ -21,7 +21,7 @@ pub const MISDIRECTED_WRITE_RATE_MAX: f64 = 0.0005;
 /// Largest per-read bit-flip rate [`DiskFaults::draw_full`] draws. The server reads its
 /// files only at start-up (a few large reads per boot), so the rate is high enough that
 /// recoveries do meet flipped reads.
-pub const READ_BITFLIP_RATE_MAX: f64 = 0.3;
+pub const READ_BITFLIP_RATE_MAX: f64 = 0.1;
 
 /// Disk faults and timing (see `disk.rs` for how each one is applied).
 #[derive(Clone, Debug, PartialEq)]

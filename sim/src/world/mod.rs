@@ -66,6 +66,9 @@ pub const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
 /// caused by an injected transient fault (EIO, short write while writing the header) is
 /// retried like a supervisor restarting the process; corruption is never retried.
 pub const BOOT_ATTEMPTS_MAX: u32 = 5;
+/// Boots refused in a row while a read bit flip was injected during their recovery before
+/// the refusal fails the run (each flip is transient: the next read is clean).
+pub const FLIP_BOOT_ATTEMPTS_MAX: u32 = 20;
 /// Step budget of one run (a safety net; a healthy run takes far fewer).
 pub const RUN_STEPS_MAX: u64 = 100_000_000;
 
@@ -410,6 +413,7 @@ impl NodeCtl {
     /// in `shared.refused_correctly` and returned as Err (the run ends, not failed).
     async fn boot(&self, shared: &Shared) -> Result<(), String> {
         let mut attempt = 1;
+        let mut flip_attempt = 1;
         loop {
             let flips_before = self.fault_count("disk.fault.read_bitflip");
             self.start();
@@ -418,8 +422,8 @@ impl NodeCtl {
             let flipped = self.fault_count("disk.fault.read_bitflip") > flips_before;
             match ready {
                 Ok(()) => return Ok(()),
-                Err(e) if attempt < BOOT_ATTEMPTS_MAX && flipped && is_refusal(&e) => {
-                    attempt += 1;
+                Err(e) if flip_attempt < FLIP_BOOT_ATTEMPTS_MAX && flipped && is_refusal(&e) => {
+                    flip_attempt += 1;
                     self.read_flip_retries.set(self.read_flip_retries.get() + 1);
                     self.exec
                         .trace("world.boot_retry_flip", u64::from(self.boot.get()), 0);
