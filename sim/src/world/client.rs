@@ -19,7 +19,9 @@
 //! Network partitions (full fault model): a request with no reply after `CLIENT_TIMEOUT`
 //! while a partition overlapped the wait is abandoned like a real client's timeout: the
 //! rest of the pipeline is uncertain (pending forever in the linearizability history),
-//! the connection is dropped and the client reconnects once the network heals.
+//! the connection is aborted (reset: bytes still in flight are dropped, so an abandoned
+//! command cannot land after the client's next one) and the client reconnects once the
+//! network heals.
 //!
 //! What can fail here: wrong replies, unparsable replies, stuck requests (all reported
 //! through `Shared::fail`).
@@ -142,6 +144,10 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
                 if partitioned && exec.now() >= waited_from + CLIENT_TIMEOUT {
                     shared.client_timeouts.set(shared.client_timeouts.get() + 1);
                     exec.trace("world.client_timeout", u64::from(id), next as u64);
+                    // Abort the connection (RST): requests still in flight are dropped, so
+                    // an abandoned command cannot reach the server after the client has
+                    // moved on (the model settles it as applied-or-not, now).
+                    shared.net.reset(conn.conn_id());
                     break;
                 }
             }
