@@ -153,7 +153,9 @@ pub(crate) fn crash_machine(
 /// write touched (`ranges`) reads differently (or is gone) in `image`.
 fn damaged(believed: &[u8], image: &[u8], ranges: &[(u64, u64)]) -> bool {
     ranges.iter().any(|&(start, end)| {
-        let end = usize::try_from(end).unwrap_or(usize::MAX).min(believed.len());
+        let end = usize::try_from(end)
+            .unwrap_or(usize::MAX)
+            .min(believed.len());
         let start = usize::try_from(start).unwrap_or(usize::MAX).min(end);
         image.len() < end || believed[start..end] != image[start..end]
     })

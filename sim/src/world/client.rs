@@ -19,9 +19,10 @@
 //! Network partitions (full fault model): a request with no reply after `CLIENT_TIMEOUT`
 //! while a partition overlapped the wait is abandoned like a real client's timeout: the
 //! rest of the pipeline is uncertain (pending forever in the linearizability history),
-//! the connection is aborted (reset: bytes still in flight are dropped, so an abandoned
-//! command cannot land after the client's next one) and the client reconnects once the
-//! network heals.
+//! the connection is aborted (reset: bytes still in flight are dropped) and the client
+//! waits until the server's task has let go of it (a command it had already read may
+//! still be waiting on backpressure or a stalled fsync) before it reconnects, so an
+//! abandoned command cannot land after the client's next one.
 //!
 //! What can fail here: wrong replies, unparsable replies, stuck requests (all reported
 //! through `Shared::fail`).
@@ -96,13 +97,43 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
             continue;
         }
         shared.busy.set(shared.busy.get() + 1);
+        let aborts = shared.client_timeouts.get();
+        let conn_id = c.conn_id();
         let ok = run_batch(&shared, c, id, &batch).await;
         shared.busy.set(shared.busy.get() - 1);
         if !ok {
             conn = None;
+            if shared.client_timeouts.get() != aborts {
+                wait_server_let_go(&shared, id, conn_id).await;
+            }
         }
     }
     shared.clients_running.set(shared.clients_running.get() - 1);
+}
+
+/// After aborting connection `conn_id` on a timeout: waits until the server's task has
+/// dropped its end too (or the node crashed), so no abandoned command can still be
+/// applied after this client's next one (a command the server read before the abort may
+/// be waiting for backpressure or a stalled fsync). The model settles abandoned commands
+/// as applied-or-not *now*; this wait makes that true. A server that keeps an aborted
+/// connection for `SETTLE_TIMEOUT` fails the run.
+async fn wait_server_let_go(shared: &Shared, id: u32, conn_id: u64) {
+    let exec = &shared.exec;
+    let crashes = shared.crashes.get();
+    let deadline = exec.now() + super::SETTLE_DEADLINE;
+    while shared.net.conn_alive(conn_id) && shared.crashes.get() == crashes {
+        if shared.failed() || shared.stopping.get() && exec.now() > deadline {
+            return;
+        }
+        if exec.now() > deadline {
+            shared.fail(&format!(
+                "client {id}: the server kept aborted connection {conn_id} open for {:?} of virtual time",
+                super::SETTLE_DEADLINE
+            ));
+            return;
+        }
+        exec.sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Sends one pipeline and settles every command's outcome. Returns false when the

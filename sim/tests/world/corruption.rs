@@ -73,7 +73,10 @@ fn an_unexplained_corruption_refusal_still_fails_the_run() {
         "cargo run -p tidemark-sim --release -- run --seed {} --crash both --defect append-after-torn-write --faults full",
         report.seed
     );
-    assert!(failure.contains(&repro), "no reproduction command in: {failure}");
+    assert!(
+        failure.contains(&repro),
+        "no reproduction command in: {failure}"
+    );
     assert!(report.refused_correctly.is_none(), "{report}");
     assert!(report.device_lost.is_none(), "{report}");
 }

@@ -29,7 +29,11 @@ fn sweep_block(block: u64, faults: FaultModel) {
         }
         let report = run_seed(seed, &opts);
         acked += report.ops_acked;
-        if let Some(why) = report.refused_correctly.as_ref().or(report.device_lost.as_ref()) {
+        if let Some(why) = report
+            .refused_correctly
+            .as_ref()
+            .or(report.device_lost.as_ref())
+        {
             // Ended early, correctly: only ever with the damage verified by the disk.
             assert!(
                 report.fsynced_damage > 0 && why.contains("[verified:"),
