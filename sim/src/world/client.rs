@@ -144,6 +144,9 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
     let epoch_before = shared.partition_epoch.get();
     let args: Vec<_> = batch.iter().map(Command::args).collect();
     let lin_ids: Vec<_> = batch.iter().map(|c| shared.lin_invoke(id, c)).collect();
+    if let Some(delay) = shared.early_ack_delay(id, batch) {
+        exec.sleep(delay).await; // the test-only defect: "applied" late
+    }
     let send_deadline = exec.now() + STUCK_REPLY_TIMEOUT;
     if let Err(e) = conn.send(&args, send_deadline).await {
         if e.kind() == std::io::ErrorKind::TimedOut && shared.crashes.get() == crashes_before {

@@ -18,7 +18,8 @@
 //! Test-only defect (`RunOptions::reply_before_apply_defect`): client
 //! [`EARLY_ACK_CLIENT`] records each SET of a shared key as answered `OK` the moment it
 //! calls it — before the request is even on the wire — as a server that replies before
-//! applying would; the real reply is then ignored. The check must report it.
+//! applying would, and sends the request only [`EARLY_ACK_APPLY_DELAY`] later (the
+//! "apply" comes late); the real reply is then ignored. The check must report it.
 //!
 //! What can fail here: `NotLinearizable` fails the run (naming the key, the explanation
 //! and the reproduction command); `Unknown` (budget exhausted) is only counted.
@@ -38,6 +39,8 @@ pub const STALE_READ_CLIENT: u32 = 0;
 /// The client that records early acknowledgements under
 /// `RunOptions::reply_before_apply_defect`.
 pub const EARLY_ACK_CLIENT: u32 = 1;
+/// How long the early-acknowledged SET waits before it is sent (applied) under the defect.
+pub const EARLY_ACK_APPLY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Search budget of one shared key's history (deterministic: steps, not time).
 pub const LIN_BUDGET: Budget = Budget {
     steps_max_per_partition: 2_000_000,
@@ -88,6 +91,21 @@ impl Shared {
             }
             _ => None,
         }
+    }
+
+    /// Under the reply-before-apply defect: how long client `client` holds `batch` back
+    /// (it holds an early-acknowledged SET of a shared key).
+    pub(super) fn early_ack_delay(
+        &self,
+        client: u32,
+        batch: &[Command],
+    ) -> Option<std::time::Duration> {
+        let early = self.reply_before_apply_defect
+            && client == EARLY_ACK_CLIENT
+            && batch.iter().any(|c| {
+                matches!(c, Command::Single { key, op: Op::Set(_), .. } if is_shared_key(key))
+            });
+        early.then_some(EARLY_ACK_APPLY_DELAY)
     }
 
     /// Records the acknowledged reply `frame` of `cmd` (recorded as `id`).
