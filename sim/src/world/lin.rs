@@ -102,9 +102,9 @@ impl Shared {
     ) -> Option<std::time::Duration> {
         let early = self.reply_before_apply_defect
             && client == EARLY_ACK_CLIENT
-            && batch.iter().any(|c| {
-                matches!(c, Command::Single { key, op: Op::Set(_), .. } if is_shared_key(key))
-            });
+            && batch.iter().any(
+                |c| matches!(c, Command::Single { key, op: Op::Set(_), .. } if is_shared_key(key)),
+            );
         early.then_some(EARLY_ACK_APPLY_DELAY)
     }
 
