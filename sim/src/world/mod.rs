@@ -17,6 +17,15 @@
 //! is forgiven by a machine crash. A process crash keeps the page cache: nothing
 //! acknowledged may be lost, in any mode.
 //!
+//! Full fault model (`RunOptions::faults`, CLI `--faults full`): `FaultConfig::draw_full`
+//! (read bit flips, latency spikes, misdirected writes, crash-filled appends) and network
+//! partitions (see `partitions` and `client.rs`). A refused boot during which a read bit
+//! flip was injected is retried (the flip is transient). After a machine crash that left
+//! fsynced data damaged by a misdirected write (the disk verifies it:
+//! `disk.fault.fsynced_damage`), a corruption refusal ends the run as
+//! [`RunReport::refused_correctly`] and a lost acknowledged write as
+//! [`RunReport::device_lost`]: ended early, not failed, never silent.
+//!
 //! What can fail here: the run's [`RunReport::failure`] — a model violation (wrong reply,
 //! lost acknowledged write, double-applied INCR, invented value), a start-up refusal, a
 //! stuck client or node, a deadlock or a budget overrun. Every message names the seed and
