@@ -87,6 +87,14 @@ pub(crate) struct Inode {
     pub(crate) lost_to_eio: bool,
     /// A misdirected write: the page cache shows data the device put elsewhere (or lost).
     pub(crate) misdirected: bool,
+    /// Tracked from the first misdirected write on (until the next machine crash or
+    /// page-cache eviction): the bytes the server was told are durable (the page cache at
+    /// the last clean fsync). A machine crash that leaves other bytes in that range damaged
+    /// fsynced data (`disk.fault.fsynced_damage`): no log format can always detect that.
+    pub(crate) believed_durable: Option<Vec<u8>>,
+    /// Byte ranges `[start, end)` misdirected writes touched (where the data belonged and
+    /// where it landed): the only bytes whose damage is blamed on the device.
+    pub(crate) misdirected_ranges: Vec<(u64, u64)>,
 }
 
 impl Inode {
@@ -395,8 +403,9 @@ impl SimDisk {
 
     /// How many times each injected fault fired so far, by trace tag (`disk.fault.stall`,
     /// `latency_spike`, `read_bitflip`, `enospc`, `write_eio`, `short_write`,
-    /// `misdirected_write`, `fsync_eio`; machine crashes add `torn_write`, `append_fill`
-    /// and `crash_lost_ops` with their counts).
+    /// `misdirected_write`, `fsync_eio`; machine crashes add `torn_write`, `append_fill`,
+    /// `crash_lost_ops` and `fsynced_damage` (files whose fsynced bytes a misdirected write
+    /// changed on the platter) with their counts).
     pub fn fault_counts(&self) -> BTreeMap<&'static str, u64> {
         self.inner.fault_counts.borrow().clone()
     }
@@ -415,6 +424,8 @@ impl SimDisk {
             }
             inode.lost_to_eio = false;
             inode.misdirected = false;
+            inode.believed_durable = None;
+            inode.misdirected_ranges.clear();
         }
         self.inner
             .exec
@@ -453,6 +464,7 @@ impl SimDisk {
         for (tag, count) in [
             ("disk.fault.torn_write", report.writes_torn),
             ("disk.fault.append_fill", report.appends_filled),
+            ("disk.fault.fsynced_damage", report.fsynced_damaged),
             ("disk.fault.crash_lost_ops", lost),
         ] {
             if count > 0 {

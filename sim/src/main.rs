@@ -24,7 +24,7 @@ macro_rules! say {
     }};
 }
 use tidemark::server::config::{Defects, FsyncPolicy};
-use tidemark_sim::world::{run_seed, CrashKinds, RunOptions, RunReport};
+use tidemark_sim::world::{run_seed, CrashKinds, FaultModel, RunOptions, RunReport};
 
 #[derive(Parser)]
 #[command(name = "tidemark-sim", about = "Deterministic simulation of tidemark")]
@@ -48,7 +48,7 @@ struct Force {
     /// Re-introduce a predecessor defect: ack-before-fsync (bug 2),
     /// skip-replay-shard-N (bug 1), lsn-reuse (bug 3), unbounded-fsync-wait (bug 4),
     /// everysec-starved (bug 9), append-after-torn-write (bug 10), or the simulator-side
-    /// stale-read (linearizability check). Repeatable.
+    /// stale-read and reply-before-apply (linearizability check). Repeatable.
     #[arg(long, value_parser = parse_defect)]
     defect: Vec<DefectFlag>,
     /// Allow fsync EIO together with both crash kinds (known server limitation C).
@@ -60,6 +60,10 @@ struct Force {
     /// After every boot write one key that nothing writes again (loss-window probe).
     #[arg(long)]
     durability_probe: bool,
+    /// The fault model: classic (`FaultConfig::draw`) or full (every disk fault incl.
+    /// read bit flips and misdirected writes, plus network partitions).
+    #[arg(long, value_parser = parse_faults, default_value = "classic")]
+    faults: FaultModel,
 }
 
 #[derive(Clone, Copy)]
@@ -71,6 +75,7 @@ enum DefectFlag {
     UnboundedFsyncWait,
     EverysecStarved,
     AppendAfterTornWrite,
+    ReplyBeforeApply,
 }
 
 fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
@@ -79,6 +84,10 @@ fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
 
 fn parse_crash(text: &str) -> Result<CrashKinds, String> {
     CrashKinds::parse(text).ok_or_else(|| format!("{text:?}: expected process, machine or both"))
+}
+
+fn parse_faults(text: &str) -> Result<FaultModel, String> {
+    FaultModel::parse(text).ok_or_else(|| format!("{text:?}: expected classic or full"))
 }
 
 fn parse_defect(text: &str) -> Result<DefectFlag, String> {
@@ -93,6 +102,7 @@ fn parse_defect(text: &str) -> Result<DefectFlag, String> {
         "unbounded-fsync-wait" => return Ok(DefectFlag::UnboundedFsyncWait),
         "everysec-starved" => return Ok(DefectFlag::EverysecStarved),
         "append-after-torn-write" => return Ok(DefectFlag::AppendAfterTornWrite),
+        "reply-before-apply" => return Ok(DefectFlag::ReplyBeforeApply),
         _ => {}
     }
     if let Some(n) = text.strip_prefix("skip-replay-shard-") {
@@ -102,7 +112,8 @@ fn parse_defect(text: &str) -> Result<DefectFlag, String> {
     }
     Err(format!(
         "{text:?}: expected ack-before-fsync, skip-replay-shard-N, lsn-reuse, \
-         unbounded-fsync-wait, everysec-starved, append-after-torn-write or stale-read"
+         unbounded-fsync-wait, everysec-starved, append-after-torn-write, stale-read or \
+         reply-before-apply"
     ))
 }
 
@@ -110,6 +121,7 @@ impl Force {
     fn options(&self, trace: bool) -> RunOptions {
         let mut defects = Defects::default();
         let mut stale_read = false;
+        let mut reply_before_apply = false;
         for d in &self.defect {
             match d {
                 DefectFlag::AckBeforeFsync => defects.ack_before_fsync = true,
@@ -119,6 +131,7 @@ impl Force {
                 DefectFlag::UnboundedFsyncWait => defects.unbounded_fsync_wait = true,
                 DefectFlag::EverysecStarved => defects.everysec_starved_by_traffic = true,
                 DefectFlag::AppendAfterTornWrite => defects.append_after_torn_write = true,
+                DefectFlag::ReplyBeforeApply => reply_before_apply = true,
             }
         }
         RunOptions {
@@ -131,6 +144,8 @@ impl Force {
             stale_read_defect: stale_read,
             disk_stall_ms: self.disk_stall_ms,
             durability_probe: self.durability_probe,
+            faults: self.faults,
+            reply_before_apply_defect: reply_before_apply,
         }
     }
 }
@@ -194,6 +209,7 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
     let began = Instant::now();
     let mut failures: Vec<RunReport> = Vec::new();
     let (mut acked, mut uncertain, mut steps, mut virtual_secs) = (0u64, 0u64, 0u64, 0f64);
+    let mut faults = FaultTotals::default();
     let progress_every = (seeds / 20).max(1);
     for (i, seed) in (start..start.saturating_add(seeds)).enumerate() {
         let report = run_seed(seed, opts);
@@ -201,6 +217,10 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
         uncertain += report.ops_uncertain;
         steps += report.steps;
         virtual_secs += report.virtual_time.as_secs_f64();
+        faults.add(&report);
+        if report.failure.is_none() && report.ended_by_corruption() {
+            say!("ENDED {report}");
+        }
         if let Some(failure) = &report.failure {
             say!("FAIL {report}\n  {failure}");
             failures.push(report);
@@ -225,6 +245,7 @@ fn sweep(start: u64, seeds: u64, opts: &RunOptions) -> ExitCode {
         steps as f64 / secs,
         virtual_secs
     );
+    say!("{faults}");
     for report in &failures {
         say!("  reproduce: {}", opts.repro_command(report.seed));
     }
@@ -263,5 +284,66 @@ fn run_one(seed: u64, opts: &RunOptions, check_determinism: bool) -> ExitCode {
             say!("FAIL: {failure}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What a sweep's runs injected and how they ended, summed.
+#[derive(Default)]
+struct FaultTotals {
+    refused_correctly: u64,
+    device_lost: u64,
+    read_flip_retries: u64,
+    boot_retries: u64,
+    read_bitflips: u64,
+    misdirected_writes: u64,
+    fsynced_damage: u64,
+    partitions: u64,
+    client_timeouts: u64,
+    lin_checked_runs: u64,
+    lin_ops: u64,
+    lin_ops_checked: u64,
+    lin_unknown_keys: u64,
+}
+
+impl FaultTotals {
+    fn add(&mut self, r: &RunReport) {
+        self.refused_correctly += u64::from(r.refused_correctly.is_some());
+        self.device_lost += u64::from(r.device_lost.is_some());
+        self.read_flip_retries += u64::from(r.read_flip_retries);
+        self.boot_retries += u64::from(r.boot_retries);
+        self.read_bitflips += r.read_bitflips;
+        self.misdirected_writes += r.misdirected_writes;
+        self.fsynced_damage += r.fsynced_damage;
+        self.partitions += u64::from(r.partitions);
+        self.client_timeouts += r.client_timeouts;
+        self.lin_checked_runs += u64::from(r.lin_checked);
+        self.lin_ops += r.lin_ops;
+        self.lin_ops_checked += r.lin_ops_checked;
+        self.lin_unknown_keys += r.lin_unknown_keys;
+    }
+}
+
+impl std::fmt::Display for FaultTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ended correctly: {} refused start-up (verified corruption), {} lost to a device that destroyed fsynced data; \
+             boots retried: {} after an IO error, {} after a transient read bit flip; \
+             injected: {} read bit flips, {} misdirected writes, {} files with fsynced data damaged, {} partitions ({} client timeouts); \
+             linearizability: {} runs checked, {} ops recorded, {} ops checked, {} keys unknown",
+            self.refused_correctly,
+            self.device_lost,
+            self.boot_retries,
+            self.read_flip_retries,
+            self.read_bitflips,
+            self.misdirected_writes,
+            self.fsynced_damage,
+            self.partitions,
+            self.client_timeouts,
+            self.lin_checked_runs,
+            self.lin_ops,
+            self.lin_ops_checked,
+            self.lin_unknown_keys
+        )
     }
 }

@@ -302,6 +302,16 @@ impl SimNet {
         self.state.borrow().partitioned.contains(&node)
     }
 
+    /// Whether some end of connection `id` is still open (not yet dropped by its owner).
+    /// After the client dropped its end, false means the server's task let go of it too.
+    pub fn conn_alive(&self, id: u64) -> bool {
+        self.state
+            .borrow()
+            .conns
+            .get(&id)
+            .is_some_and(|weak| weak.strong_count() > 0)
+    }
+
     /// Resets connection `id` (both sides get `ConnectionReset`). Returns whether it existed.
     pub fn reset(&self, id: u64) -> bool {
         let conn = self.state.borrow().conns.get(&id).and_then(Weak::upgrade);

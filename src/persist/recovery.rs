@@ -21,7 +21,9 @@
 //!    the writer knew LSN g+1 — the frame at X — was fsynced when it wrote that frame, so
 //!    the bad bytes are corruption of durable data → `Corrupt { offset: X }`.
 //! 6. Otherwise the bytes from X on were never fsynced (a torn tail): truncate the file to
-//!    X and log it with `tracing::warn!` (path, offset, bytes dropped).
+//!    X and log it with `tracing::warn!` (path, offset, bytes dropped). Unless two more
+//!    reads of the tail differ or find the frame at X valid: a transient read error (a
+//!    flipped bit) is refused as an IO error (`Io { op: "read" }`), never truncated.
 //! 7. fsync the file (always: makes the truncation and the recovered prefix durable, so the
 //!    writer may publish `durable_lsn = g`). The next LSN is g + 1 (predecessor bug 3).
 //!
@@ -170,6 +172,20 @@ pub(crate) async fn recover<F: File>(
             return Err(AofError::Corrupt {
                 path: path.to_path_buf(),
                 offset: pos,
+                detail,
+            });
+        }
+        if tail_read_unstable(file, file_len, pos, header.salt)
+            .await
+            .map_err(io_err("read"))?
+        {
+            let detail = format!(
+                "the bytes from offset {pos} on read differently twice ({reason} on the first \
+                 read): a transient read error, not a torn tail; refusing to truncate"
+            );
+            return Err(AofError::Io {
+                path: path.to_path_buf(),
+                op: "read",
                 detail,
             });
         }
@@ -346,6 +362,32 @@ fn check_header(header: &FileHeader, path: &Path, opts: &AofOptions) -> Result<(
         });
     }
     Ok(())
+}
+
+/// Step 6's guard: a bit flipped on the way from the platter (a transient read error)
+/// must not pass for a torn tail, or truncating would destroy fsynced records. Reads the
+/// tail from `pos` twice more (up to `RECOVERY_READ_WINDOW_BYTES`): it is unstable when
+/// the two reads differ or the frame at `pos` is valid after all.
+async fn tail_read_unstable<F: File>(
+    file: &F,
+    file_len: u64,
+    pos: u64,
+    salt: u32,
+) -> std::io::Result<bool> {
+    let len = (file_len - pos).min(RECOVERY_READ_WINDOW_BYTES as u64) as usize;
+    let mut reads = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let mut reader = Reader {
+            file,
+            file_len,
+            start: 0,
+            window: Vec::new(),
+        };
+        let bytes = reader.get(pos, len).await?.map(<[u8]>::to_vec);
+        let valid = reader.frame_at(pos, salt).await?.is_ok();
+        reads.push((bytes, valid));
+    }
+    Ok(reads[0] != reads[1] || reads[0].1)
 }
 
 /// Step 5: the first CRC-valid frame at or after `from` with `g < durable_lsn < lsn`.

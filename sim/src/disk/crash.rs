@@ -48,6 +48,9 @@ pub struct CrashReport {
     pub files_after: Vec<String>,
     /// Lost appending writes whose range still extended the file (zeros or garbage).
     pub appends_filled: usize,
+    /// Files whose platter, after the crash, differs from what the server was told is
+    /// durable (a misdirected write clobbered or dropped fsynced bytes). Not in the digest.
+    pub fsynced_damaged: usize,
 }
 
 impl CrashReport {
@@ -123,6 +126,12 @@ pub(crate) fn crash_machine(
             continue;
         }
         let image = crash_image(&inode, faults, rng, &mut report);
+        if let Some(believed) = inode.believed_durable.take() {
+            if damaged(&believed, &image, &inode.misdirected_ranges) {
+                report.fsynced_damaged += 1;
+            }
+        }
+        inode.misdirected_ranges.clear();
         inode.current = image.clone();
         inode.durable = image;
         inode.pending.clear();
@@ -138,6 +147,18 @@ pub(crate) fn crash_machine(
     state.names = kept.clone();
     state.durable_names = kept;
     report
+}
+
+/// Whether some byte the server was told is durable (`believed`) and that a misdirected
+/// write touched (`ranges`) reads differently (or is gone) in `image`.
+fn damaged(believed: &[u8], image: &[u8], ranges: &[(u64, u64)]) -> bool {
+    ranges.iter().any(|&(start, end)| {
+        let end = usize::try_from(end)
+            .unwrap_or(usize::MAX)
+            .min(believed.len());
+        let start = usize::try_from(start).unwrap_or(usize::MAX).min(end);
+        image.len() < end || believed[start..end] != image[start..end]
+    })
 }
 
 /// fsync EIO: a crash-like subset of the pending ops reaches the platter, the rest is

@@ -140,6 +140,13 @@ impl SimFile {
                             data: data[..n].to_vec(),
                         });
                     }
+                    if inode.believed_durable.is_none() {
+                        inode.believed_durable = Some(inode.durable.clone());
+                    }
+                    inode.misdirected_ranges.push((pos, end));
+                    if let Some(target) = target {
+                        inode.misdirected_ranges.push((target, target + n as u64));
+                    }
                     apply_op(&mut inode.current, &op);
                     inode.misdirected = true;
                 } else {
@@ -211,6 +218,9 @@ impl SimFile {
             self.with_inode(|inode| {
                 for op in std::mem::take(&mut inode.pending) {
                     apply_op(&mut inode.durable, &op);
+                }
+                if inode.believed_durable.is_some() {
+                    inode.believed_durable = Some(inode.current.clone());
                 }
                 assert!(
                     inode.lost_to_eio || inode.misdirected || inode.durable == inode.current,

@@ -16,6 +16,14 @@
 //! arrive within `STUCK_REPLY_TIMEOUT` per outstanding command while the node stayed up
 //! fails the run (predecessor bugs 4 and 5: nothing may hang).
 //!
+//! Network partitions (full fault model): a request with no reply after `CLIENT_TIMEOUT`
+//! while a partition overlapped the wait is abandoned like a real client's timeout: the
+//! rest of the pipeline is uncertain (pending forever in the linearizability history),
+//! the connection is aborted (reset: bytes still in flight are dropped) and the client
+//! waits until the server's task has let go of it (a command it had already read may
+//! still be waiting on backpressure or a stalled fsync) before it reconnects, so an
+//! abandoned command cannot land after the client's next one.
+//!
 //! What can fail here: wrong replies, unparsable replies, stuck requests (all reported
 //! through `Shared::fail`).
 
@@ -32,6 +40,11 @@ use crate::workload::{Command, Outcome, Workload};
 /// Longest a client waits for one reply with the node up before calling it stuck (per
 /// outstanding command of its pipeline: replies of a pipeline leave together).
 pub const STUCK_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// With network partitions in the plan: a client abandons a request (outcome unknown,
+/// connection dropped, reconnect) when no reply came for this long and a partition
+/// overlapped the wait — a real client's read timeout. Without a partition it keeps
+/// waiting up to `STUCK_REPLY_TIMEOUT` (a stuck server stays a failure).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Smallest socket buffer (`NetFaults::pipe_capacity_bytes`) over which clients pipeline.
 pub const PIPELINE_PIPE_BYTES_MIN: usize = 4096;
 /// Longest think time between two pipelines, in µs (drawn per pipeline).
@@ -84,13 +97,43 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
             continue;
         }
         shared.busy.set(shared.busy.get() + 1);
+        let aborts = shared.client_timeouts.get();
+        let conn_id = c.conn_id();
         let ok = run_batch(&shared, c, id, &batch).await;
         shared.busy.set(shared.busy.get() - 1);
         if !ok {
             conn = None;
+            if shared.client_timeouts.get() != aborts {
+                wait_server_let_go(&shared, id, conn_id).await;
+            }
         }
     }
     shared.clients_running.set(shared.clients_running.get() - 1);
+}
+
+/// After aborting connection `conn_id` on a timeout: waits until the server's task has
+/// dropped its end too (or the node crashed), so no abandoned command can still be
+/// applied after this client's next one (a command the server read before the abort may
+/// be waiting for backpressure or a stalled fsync). The model settles abandoned commands
+/// as applied-or-not *now*; this wait makes that true. A server that keeps an aborted
+/// connection for `SETTLE_TIMEOUT` fails the run.
+async fn wait_server_let_go(shared: &Shared, id: u32, conn_id: u64) {
+    let exec = &shared.exec;
+    let crashes = shared.crashes.get();
+    let deadline = exec.now() + super::SETTLE_DEADLINE;
+    while shared.net.conn_alive(conn_id) && shared.crashes.get() == crashes {
+        if shared.failed() || shared.stopping.get() && exec.now() > deadline {
+            return;
+        }
+        if exec.now() > deadline {
+            shared.fail(&format!(
+                "client {id}: the server kept aborted connection {conn_id} open for {:?} of virtual time",
+                super::SETTLE_DEADLINE
+            ));
+            return;
+        }
+        exec.sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Sends one pipeline and settles every command's outcome. Returns false when the
@@ -98,8 +141,12 @@ pub async fn client_task(shared: Rc<Shared>, id: u32) {
 async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Command]) -> bool {
     let exec = &shared.exec;
     let crashes_before = shared.crashes.get();
+    let epoch_before = shared.partition_epoch.get();
     let args: Vec<_> = batch.iter().map(Command::args).collect();
     let lin_ids: Vec<_> = batch.iter().map(|c| shared.lin_invoke(id, c)).collect();
+    if let Some(delay) = shared.early_ack_delay(id, batch) {
+        exec.sleep(delay).await; // the test-only defect: "applied" late
+    }
     let send_deadline = exec.now() + STUCK_REPLY_TIMEOUT;
     if let Err(e) = conn.send(&args, send_deadline).await {
         if e.kind() == std::io::ErrorKind::TimedOut && shared.crashes.get() == crashes_before {
@@ -115,11 +162,29 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
         return false;
     }
     let mut next = 0;
+    let mut waited_from = exec.now();
     while next < batch.len() {
         let outstanding = u32::try_from(batch.len() - next).unwrap_or(u32::MAX);
-        let waited_from = exec.now();
         let deadline = waited_from + STUCK_REPLY_TIMEOUT * outstanding;
-        match conn.read_reply(deadline).await {
+        let slice_end = if shared.partitions_on {
+            deadline.min(exec.now() + CLIENT_TIMEOUT)
+        } else {
+            deadline
+        };
+        match conn.read_reply(slice_end).await {
+            Err(ReadError::Timeout) if exec.now() < deadline => {
+                let partitioned = shared.partition_epoch.get() != epoch_before
+                    || shared.net.is_partitioned(super::NODE);
+                if partitioned && exec.now() >= waited_from + CLIENT_TIMEOUT {
+                    shared.client_timeouts.set(shared.client_timeouts.get() + 1);
+                    exec.trace("world.client_timeout", u64::from(id), next as u64);
+                    // Abort the connection (RST): requests still in flight are dropped, so
+                    // an abandoned command cannot reach the server after the client has
+                    // moved on (the model settles it as applied-or-not, now).
+                    shared.net.reset(conn.conn_id());
+                    break;
+                }
+            }
             Ok(frame) => {
                 let cmd = &batch[next];
                 let result = cmd.apply_reply(&mut shared.model.borrow_mut(), &frame);
@@ -142,6 +207,7 @@ async fn run_batch(shared: &Shared, conn: &mut RespConn, id: u32, batch: &[Comma
                     }
                 }
                 next += 1;
+                waited_from = exec.now();
             }
             Err(ReadError::Timeout) => {
                 if shared.crashes.get() == crashes_before && shared.up.get() {

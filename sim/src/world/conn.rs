@@ -76,6 +76,11 @@ impl RespConn {
         })
     }
 
+    /// The connection's id on the simulated network (for `SimNet::reset`).
+    pub fn conn_id(&self) -> u64 {
+        self.stream.conn_id()
+    }
+
     /// The next reply, or why there is none by virtual time `deadline`.
     pub async fn read_reply(&mut self, deadline: Duration) -> Result<Frame, ReadError> {
         loop {

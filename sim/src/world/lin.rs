@@ -15,6 +15,12 @@
 //! answers a GET of a shared key from its own cached earlier reply instead of asking the
 //! server ("a read served from a stale copy"); the check must report it.
 //!
+//! Test-only defect (`RunOptions::reply_before_apply_defect`): client
+//! [`EARLY_ACK_CLIENT`] records each SET of a shared key as answered `OK` the moment it
+//! calls it — before the request is even on the wire — as a server that replies before
+//! applying would, and sends the request only [`EARLY_ACK_APPLY_DELAY`] later (the
+//! "apply" comes late); the real reply is then ignored. The check must report it.
+//!
 //! What can fail here: `NotLinearizable` fails the run (naming the key, the explanation
 //! and the reproduction command); `Unknown` (budget exhausted) is only counted.
 
@@ -30,6 +36,11 @@ use crate::workload::{is_shared_key, single_reply, Command};
 
 /// The client that serves stale reads under `RunOptions::stale_read_defect`.
 pub const STALE_READ_CLIENT: u32 = 0;
+/// The client that records early acknowledgements under
+/// `RunOptions::reply_before_apply_defect`.
+pub const EARLY_ACK_CLIENT: u32 = 1;
+/// How long the early-acknowledged SET waits before it is sent (applied) under the defect.
+pub const EARLY_ACK_APPLY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Search budget of one shared key's history (deterministic: steps, not time).
 pub const LIN_BUDGET: Budget = Budget {
     steps_max_per_partition: 2_000_000,
@@ -63,10 +74,38 @@ impl Shared {
                     key: key.clone(),
                     op: op.clone(),
                 };
-                Some(self.lin.borrow_mut().invoke(u64::from(client), input))
+                let id = self.lin.borrow_mut().invoke(u64::from(client), input);
+                let early = self.reply_before_apply_defect
+                    && client == EARLY_ACK_CLIENT
+                    && matches!(op, Op::Set(_));
+                if !early {
+                    return Some(id);
+                }
+                // The defect: "OK" before the server has applied (or even received) it.
+                if let Err(e) = self.lin.borrow_mut().ok(id, Reply::Ok) {
+                    self.fail(&format!("linearizability recorder: {e}"));
+                }
+                self.note_lin_boot(id);
+                self.exec.trace("world.early_ack", u64::from(client), 0);
+                None
             }
             _ => None,
         }
+    }
+
+    /// Under the reply-before-apply defect: how long client `client` holds `batch` back
+    /// (it holds an early-acknowledged SET of a shared key).
+    pub(super) fn early_ack_delay(
+        &self,
+        client: u32,
+        batch: &[Command],
+    ) -> Option<std::time::Duration> {
+        let early = self.reply_before_apply_defect
+            && client == EARLY_ACK_CLIENT
+            && batch.iter().any(
+                |c| matches!(c, Command::Single { key, op: Op::Set(_), .. } if is_shared_key(key)),
+            );
+        early.then_some(EARLY_ACK_APPLY_DELAY)
     }
 
     /// Records the acknowledged reply `frame` of `cmd` (recorded as `id`).

@@ -17,6 +17,15 @@
 //! is forgiven by a machine crash. A process crash keeps the page cache: nothing
 //! acknowledged may be lost, in any mode.
 //!
+//! Full fault model (`RunOptions::faults`, CLI `--faults full`): `FaultConfig::draw_full`
+//! (read bit flips, latency spikes, misdirected writes, crash-filled appends) and network
+//! partitions (see `partitions` and `client.rs`). A refused boot during which a read bit
+//! flip was injected is retried (the flip is transient). After a machine crash that left
+//! fsynced data damaged by a misdirected write (the disk verifies it:
+//! `disk.fault.fsynced_damage`), a corruption refusal ends the run as
+//! [`RunReport::refused_correctly`] and a lost acknowledged write as
+//! [`RunReport::device_lost`]: ended early, not failed, never silent.
+//!
 //! What can fail here: the run's [`RunReport::failure`] — a model violation (wrong reply,
 //! lost acknowledged write, double-applied INCR, invented value), a start-up refusal, a
 //! stuck client or node, a deadlock or a budget overrun. Every message names the seed and
@@ -25,27 +34,26 @@
 pub mod client;
 pub mod conn;
 pub mod lin;
+mod node;
 pub mod plan;
 mod probe;
 
-pub use plan::{CrashKind, CrashKinds, Plan, RunOptions};
+use node::NodeCtl;
+pub use plan::{CrashKind, CrashKinds, FaultModel, Plan, RunOptions};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use tidemark::server::config::{Config, FsyncPolicy};
-use tidemark::server::{run_shard, Node};
 
 use crate::check::{check_keys, read_keys};
 use crate::disk::SimDisk;
 use crate::executor::{stream, Executor, Owner, RunLimits};
-use crate::io::SimIo;
 use crate::linearizability::tidemark_models::Strings;
 use crate::linearizability::Recorder;
 use crate::model::{Model, Reply};
@@ -66,6 +74,9 @@ pub const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
 /// caused by an injected transient fault (EIO, short write while writing the header) is
 /// retried like a supervisor restarting the process; corruption is never retried.
 pub const BOOT_ATTEMPTS_MAX: u32 = 5;
+/// Boots refused in a row while a read bit flip was injected during their recovery before
+/// the refusal fails the run (each flip is transient: the next read is clean).
+pub const FLIP_BOOT_ATTEMPTS_MAX: u32 = 20;
 /// Step budget of one run (a safety net; a healthy run takes far fewer).
 pub const RUN_STEPS_MAX: u64 = 100_000_000;
 
@@ -112,14 +123,43 @@ pub struct RunReport {
     /// Shared keys whose linearizability check ran out of budget (`Verdict::Unknown`).
     pub lin_unknown_keys: u64,
     /// False when the linearizability check was skipped (`everysec` with a machine crash
-    /// while clients ran: acknowledged writes may be lost, see docs/simulation.md).
+    /// while clients ran, or a device that destroyed fsynced data: acknowledged writes may
+    /// be lost, see docs/simulation.md).
     pub lin_checked: bool,
+    /// The run ended early, correctly: start-up refused with a corruption error after a
+    /// machine crash exposed fsynced data that an injected misdirected write destroyed
+    /// (verified by the simulator: `disk.fault.fsynced_damage`). Not a failure.
+    pub refused_correctly: Option<String>,
+    /// The run ended early because acknowledged writes were lost to fsynced data an
+    /// injected misdirected write destroyed (verified, as above) and the server could not
+    /// tell that loss from a torn tail. Not a failure, but never silent: counted and
+    /// printed by the sweep.
+    pub device_lost: Option<String>,
+    /// Boots refused while a read bit flip (transient: the platter is fine) was injected
+    /// during their recovery, and retried.
+    pub read_flip_retries: u32,
+    /// Network partitions injected.
+    pub partitions: u32,
+    /// Client requests abandoned after `client::CLIENT_TIMEOUT` during a partition.
+    pub client_timeouts: u64,
+    /// Injected disk faults of the kinds only the full model draws: read bit flips,
+    /// misdirected writes, files with fsynced data damaged by a machine crash.
+    pub read_bitflips: u64,
+    /// See `read_bitflips`.
+    pub misdirected_writes: u64,
+    /// See `read_bitflips`.
+    pub fsynced_damage: u64,
 }
 
 impl RunReport {
     /// True when the run passed.
     pub fn ok(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// True when the run ended early but correctly (see `refused_correctly`, `device_lost`).
+    pub fn ended_by_corruption(&self) -> bool {
+        self.refused_correctly.is_some() || self.device_lost.is_some()
     }
 }
 
@@ -146,7 +186,26 @@ impl fmt::Display for RunReport {
             self.steps,
             self.virtual_time.as_secs_f64(),
             self.trace_hash
-        )
+        )?;
+        if self.read_bitflips + self.misdirected_writes + u64::from(self.partitions) > 0 {
+            write!(
+                f,
+                " read_bitflips={} read_flip_retries={} misdirected_writes={} fsynced_damage={} partitions={} client_timeouts={}",
+                self.read_bitflips,
+                self.read_flip_retries,
+                self.misdirected_writes,
+                self.fsynced_damage,
+                self.partitions,
+                self.client_timeouts
+            )?;
+        }
+        if let Some(why) = &self.refused_correctly {
+            write!(f, "\n  refused start-up, correctly: {why}")?;
+        }
+        if let Some(why) = &self.device_lost {
+            write!(f, "\n  acknowledged writes destroyed by the device: {why}")?;
+        }
+        Ok(())
     }
 }
 
@@ -190,11 +249,34 @@ pub struct Shared {
     lin_boot: RefCell<Vec<Option<u64>>>,
     /// Crash counts (boots) in which some command got an error reply.
     lin_degraded_boots: RefCell<BTreeSet<u64>>,
+    /// Test-only defect: `RunOptions::reply_before_apply_defect`.
+    reply_before_apply_defect: bool,
+    /// The plan has network partitions: clients give up on a request after
+    /// `client::CLIENT_TIMEOUT` when a partition overlapped it.
+    partitions_on: bool,
+    /// Partitions started so far (clients compare it to see whether one overlapped).
+    partition_epoch: Cell<u64>,
+    /// Requests clients abandoned because of a partition.
+    client_timeouts: Cell<u64>,
+    /// Why the run ended early but correctly (corruption verified, see `RunReport`).
+    refused_correctly: RefCell<Option<String>>,
+    /// See `RunReport::device_lost`.
+    device_lost: RefCell<Option<String>>,
+    /// A machine crash damaged fsynced data (verified by the disk) and no check has
+    /// passed since: a start-up refusal for corruption or a lost write is explained.
+    damage_exposed: Cell<bool>,
+    /// Some crash of the run damaged fsynced data: the linearizability check is skipped.
+    damage_seen: Cell<bool>,
 }
 
 impl Shared {
     fn failed(&self) -> bool {
         self.failure.borrow().is_some()
+    }
+
+    /// The run ended early and correctly (see `RunReport::ended_by_corruption`).
+    fn ended(&self) -> bool {
+        self.refused_correctly.borrow().is_some() || self.device_lost.borrow().is_some()
     }
 
     /// Records the first failure of the run (later ones are consequences).
@@ -238,121 +320,6 @@ impl Shared {
     }
 }
 
-/// The node's life cycle: boots, crashes, start-up errors.
-struct NodeCtl {
-    exec: Executor,
-    disk: SimDisk,
-    net: SimNet,
-    config: Config,
-    boot: Cell<u32>,
-    /// The first start-up error of the current boot.
-    start_error: Rc<RefCell<Option<String>>>,
-    /// Boots refused for an IO error and retried.
-    boot_retries: Cell<u32>,
-    /// Retry a refused boot after a machine crash (power cycle) instead of a process
-    /// restart: with fsync EIO on and machine crashes enabled, a process restart would
-    /// expose known server limitation C (see `Plan::draw`).
-    retry_by_machine_crash: bool,
-    retry_rng: RefCell<ChaCha8Rng>,
-}
-
-/// True for a start-up refusal caused by a disk operation failing (not by what was read).
-fn is_io_refusal(message: &str) -> bool {
-    let io_error = (message.contains("AOF recovery refused: AOF ")
-        && message.contains(" failed on "))
-        || message.contains("(os error ");
-    let corruption = ["orrupt", "Bad AOF", "bad magic", "CRC"]
-        .iter()
-        .any(|w| message.contains(w));
-    io_error && !corruption
-}
-
-impl NodeCtl {
-    /// Boots the node (`boot` numbers lives) with one task per shard.
-    fn start(&self) {
-        let boot = self.boot.get();
-        self.start_error.replace(None);
-        let node: Arc<Node> = Node::new(self.config.clone());
-        self.exec.trace("world.boot", u64::from(boot), 0);
-        for shard in 0..self.config.shards {
-            let io = SimIo::new(&self.exec, NODE, boot, shard, &self.disk, &self.net);
-            let node = node.clone();
-            let errors = self.start_error.clone();
-            self.exec.spawn(Owner::Node(NODE), async move {
-                if let Err(e) = run_shard(io, node, shard).await {
-                    let mut slot = errors.borrow_mut();
-                    if slot.is_none() {
-                        *slot = Some(e.to_string());
-                    }
-                }
-            });
-        }
-    }
-
-    /// The operator's part: the data directory exists and its name is durable before the
-    /// server first starts (what the server creates inside it is the server's job).
-    async fn provision(&self) -> Result<(), String> {
-        use tidemark::io::Disk as _;
-        let dir = self.config.dir.clone();
-        let parent = dir.parent().map(PathBuf::from).unwrap_or_default();
-        let disk = self.disk.clone();
-        let faults = disk.faults();
-        disk.set_faults(crate::faults::DiskFaults::default());
-        let made = disk.create_dir_all(&dir).await;
-        let synced = disk.sync_dir(&parent).await;
-        disk.set_faults(faults);
-        made.and(synced)
-            .map_err(|e| format!("provisioning {} failed: {e}", dir.display()))
-    }
-
-    /// Boots the node and waits until it listens, retrying start-up refusals caused by
-    /// IO errors up to `BOOT_ATTEMPTS_MAX` times in a row (each retry is a new boot).
-    async fn boot(&self) -> Result<(), String> {
-        let mut attempt = 1;
-        loop {
-            self.start();
-            match self.wait_ready().await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < BOOT_ATTEMPTS_MAX && is_io_refusal(&e) => {
-                    attempt += 1;
-                    self.boot_retries.set(self.boot_retries.get() + 1);
-                    self.exec
-                        .trace("world.boot_retry", u64::from(self.boot.get()), 0);
-                    if self.retry_by_machine_crash {
-                        let mut rng = self.retry_rng.borrow_mut();
-                        crate::crash_machine(&self.exec, &self.net, &self.disk, &mut *rng);
-                    } else {
-                        crate::crash_process(&self.exec, &self.net, &self.disk);
-                    }
-                    self.boot.set(self.boot.get() + 1);
-                    self.exec.sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Waits until the node listens; a start-up error or a boot past `BOOT_DEADLINE` is Err.
-    async fn wait_ready(&self) -> Result<(), String> {
-        let deadline = self.exec.now() + BOOT_DEADLINE;
-        loop {
-            if let Some(e) = self.start_error.borrow().clone() {
-                return Err(format!("start-up refused (boot {}): {e}", self.boot.get()));
-            }
-            if self.net.is_listening(NODE, PORT) {
-                return Ok(());
-            }
-            if self.exec.now() > deadline {
-                return Err(format!(
-                    "node stuck: boot {} did not listen within {BOOT_DEADLINE:?} of virtual time",
-                    self.boot.get()
-                ));
-            }
-            self.exec.sleep(Duration::from_millis(1)).await;
-        }
-    }
-}
-
 struct World {
     shared: Rc<Shared>,
     node: NodeCtl,
@@ -375,8 +342,8 @@ impl World {
             self.shared.fail(&e);
             return;
         }
-        if let Err(e) = self.node.boot().await {
-            self.shared.fail(&e);
+        if let Err(e) = self.node.boot(&self.shared).await {
+            self.end_or_fail(&e);
             return;
         }
         self.shared.boot_started.set(self.shared.exec.now());
@@ -384,6 +351,10 @@ impl World {
             probe::write_probe(&self.shared, self.node.boot.get()).await;
         }
         self.shared.up.set(true);
+        if !self.plan.partitions.is_empty() {
+            let exec = self.shared.exec.clone();
+            exec.spawn(Owner::World, self.clone().partitions());
+        }
         let crashes = self.plan.crashes.clone();
         for (i, (at, kind, down)) in crashes.into_iter().enumerate() {
             self.shared.exec.sleep_until(at).await;
@@ -392,7 +363,7 @@ impl World {
             }
             let context = format!("check after crash {} ({kind:?} crash at {at:?})", i + 1);
             if let Err(e) = self.crash_and_recover(kind, down, &context).await {
-                self.shared.fail(&e);
+                self.end_or_fail(&e);
                 return;
             }
         }
@@ -409,6 +380,7 @@ impl World {
             self.shared.fail(&e);
             return;
         }
+        self.node.net.set_partitioned(NODE, false);
         if let Err(e) = self
             .check(&BTreeSet::new(), true, "final check of the live node")
             .await
@@ -420,10 +392,38 @@ impl World {
         let context = format!("final check after a {kind:?} crash");
         let down = Duration::from_millis(10);
         if let Err(e) = self.crash_and_recover(kind, down, &context).await {
-            self.shared.fail(&e);
+            self.end_or_fail(&e);
             return;
         }
         self.done.set(true);
+    }
+
+    /// Ends the run on `error`: done when the run ended correctly (a verified corruption
+    /// outcome, see `RunReport::ended_by_corruption`), failed otherwise.
+    fn end_or_fail(&self, error: &str) {
+        if self.shared.ended() && !self.shared.failed() {
+            self.shared.stopping.set(true);
+            self.done.set(true);
+        } else {
+            self.shared.fail(error);
+        }
+    }
+
+    /// The plan's network partitions: each starts only while the node is up and the
+    /// clients run, cuts the node off from every client for its length, then heals (a
+    /// crash heals it earlier: see `crash_and_recover`).
+    async fn partitions(self: Rc<World>) {
+        let shared = &self.shared;
+        for (at, len) in self.plan.partitions.clone() {
+            shared.exec.sleep_until(at).await;
+            if !shared.up.get() || shared.stopping.get() || shared.failed() {
+                continue;
+            }
+            shared.partition_epoch.set(shared.partition_epoch.get() + 1);
+            self.node.net.set_partitioned(NODE, true);
+            shared.exec.sleep(len).await;
+            self.node.net.set_partitioned(NODE, false);
+        }
     }
 
     /// Crashes the node, keeps it down for `down`, boots it again and checks every key.
@@ -436,6 +436,7 @@ impl World {
         let shared = &self.shared;
         let exec = &shared.exec;
         shared.up.set(false);
+        self.node.net.set_partitioned(NODE, false);
         shared.crashes.set(shared.crashes.get() + 1);
         let crash_at = exec.now();
         match kind {
@@ -461,8 +462,18 @@ impl World {
         self.wait_clients_settled().await?;
         let forgiven = self.forgiven(kind, crash_at);
         self.node.boot.set(self.node.boot.get() + 1);
-        self.node.boot().await?;
-        self.check(&forgiven, false, context).await?;
+        self.node.boot(shared).await?;
+        if let Err(e) = self.check(&forgiven, false, context).await {
+            if shared.damage_exposed.get() && !shared.failed() {
+                let misdirected = self.node.fault_count("disk.fault.misdirected_write");
+                shared.device_lost.replace(Some(format!(
+                    "{e} [verified: the machine crash left fsynced data damaged by {misdirected} injected misdirected write(s); the server cannot tell that loss from a torn tail]"
+                )));
+                exec.trace("world.device_lost", u64::from(self.node.boot.get()), 0);
+            }
+            return Err(e);
+        }
+        shared.damage_exposed.set(false);
         shared.boot_started.set(exec.now());
         shared.degraded.set(false);
         if self.durability_probe {
@@ -620,6 +631,14 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         lossy_crash: Cell::new(false),
         lin_boot: RefCell::new(Vec::new()),
         lin_degraded_boots: RefCell::new(BTreeSet::new()),
+        reply_before_apply_defect: opts.reply_before_apply_defect,
+        partitions_on: !plan.partitions.is_empty(),
+        partition_epoch: Cell::new(0),
+        client_timeouts: Cell::new(0),
+        refused_correctly: RefCell::new(None),
+        device_lost: RefCell::new(None),
+        damage_exposed: Cell::new(false),
+        damage_seen: Cell::new(false),
     });
     let world = Rc::new(World {
         shared: shared.clone(),
@@ -635,6 +654,8 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
                 && plan.crash_kinds != CrashKinds::Process
                 && !opts.fsync_eio_with_mixed_crashes,
             retry_rng: RefCell::new(exec.rng_stream(stream::WORLD + 7)),
+            read_flip_retries: Cell::new(0),
+            damage_count_seen: Cell::new(0),
         },
         plan: plan.clone(),
         rng: RefCell::new(rng),
@@ -665,6 +686,7 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         exec.kill_owner(Owner::Client(id));
     }
     let lossy = shared.lossy_crash.get()
+        || shared.damage_seen.get()
         || (world.node.retry_by_machine_crash
             && world.node.boot_retries.get() > 0
             && plan.appendfsync != FsyncPolicy::Always);
@@ -674,6 +696,10 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         lin::check_shared(&shared, lossy)
     };
     let failure = shared.failure.borrow().clone();
+    let refused_correctly = shared.refused_correctly.borrow().clone();
+    let device_lost = shared.device_lost.borrow().clone();
+    let counts = world.node.disk.fault_counts();
+    let count = |tag: &str| counts.get(tag).copied().unwrap_or(0);
     RunReport {
         seed,
         failure,
@@ -695,5 +721,13 @@ pub fn run_seed(seed: u64, opts: &RunOptions) -> RunReport {
         lin_ops_checked: lin.checked_ops,
         lin_unknown_keys: lin.unknown_keys,
         lin_checked: lin.checked,
+        refused_correctly,
+        device_lost,
+        read_flip_retries: world.node.read_flip_retries.get(),
+        partitions: u32::try_from(shared.partition_epoch.get()).unwrap_or(u32::MAX),
+        client_timeouts: shared.client_timeouts.get(),
+        read_bitflips: count("disk.fault.read_bitflip"),
+        misdirected_writes: count("disk.fault.misdirected_write"),
+        fsynced_damage: count("disk.fault.fsynced_damage"),
     }
 }

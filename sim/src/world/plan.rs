@@ -1,6 +1,7 @@
 //! What one run of the world may be forced to do ([`RunOptions`]) and what it draws per
 //! seed ([`Plan`]: shards, `appendfsync`, crash kinds and instants, faults, clients,
-//! duration), plus the CLI flags that reproduce a run.
+//! duration, and with the full fault model network partitions), plus the CLI flags that
+//! reproduce a run.
 //!
 //! What can fail here: nothing; invalid forced values are clamped (shards >= 1).
 
@@ -43,6 +44,42 @@ impl CrashKinds {
     }
 }
 
+/// Which fault model a run draws its disk and network faults from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FaultModel {
+    /// `FaultConfig::draw`: the original set (no read bit flips, latency spikes,
+    /// misdirected writes, crash-filled appends; no network partitions). The default, so
+    /// seeds recorded before keep their exact behaviour.
+    #[default]
+    Classic,
+    /// `FaultConfig::draw_full` (every disk fault of the model, each on with probability
+    /// ½ at a random rate) plus client/node network partitions drawn per seed. CLI
+    /// `--faults full`.
+    Full,
+}
+
+impl FaultModel {
+    /// The CLI spelling: `classic` or `full`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultModel::Classic => "classic",
+            FaultModel::Full => "full",
+        }
+    }
+
+    /// Parses the CLI spelling.
+    pub fn parse(text: &str) -> Option<FaultModel> {
+        match text {
+            "classic" => Some(FaultModel::Classic),
+            "full" => Some(FaultModel::Full),
+            _ => None,
+        }
+    }
+}
+
+/// Longest network partition the full fault model draws.
+pub const PARTITION_LEN_MAX: Duration = Duration::from_millis(3_000);
+
 /// What a run may be forced to do; `None` fields are drawn from the seed.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -72,6 +109,14 @@ pub struct RunOptions {
     /// writes again, so a machine crash more than the loss window later must keep it
     /// (see `world/probe.rs`; predecessor bug 9). CLI: `--durability-probe`.
     pub durability_probe: bool,
+    /// The fault model (CLI `--faults classic|full`).
+    pub faults: FaultModel,
+    /// Test-only simulator defect "reply before applying" (the server is untouched):
+    /// client `world::lin::EARLY_ACK_CLIENT` records each SET of a shared key as answered
+    /// `OK` the moment it calls it, before the server has even received it, as if the
+    /// server replied before applying. The linearizability check must catch it.
+    /// CLI: `--defect reply-before-apply`.
+    pub reply_before_apply_defect: bool,
 }
 
 impl RunOptions {
@@ -117,6 +162,12 @@ impl RunOptions {
         if self.durability_probe {
             flags.push_str(" --durability-probe");
         }
+        if self.faults != FaultModel::Classic {
+            flags.push_str(&format!(" --faults {}", self.faults.as_str()));
+        }
+        if self.reply_before_apply_defect {
+            flags.push_str(" --defect reply-before-apply");
+        }
         flags
     }
 
@@ -159,6 +210,10 @@ pub struct Plan {
     pub crashes: Vec<(Duration, CrashKind, Duration)>,
     /// The crash after the final live check.
     pub final_crash: CrashKind,
+    /// Network partitions of the node from every client: (start, length). Drawn only by
+    /// the full fault model; a partition starts only while the node is up and is healed at
+    /// a crash and before the final check.
+    pub partitions: Vec<(Duration, Duration)>,
 }
 
 impl Plan {
@@ -175,7 +230,10 @@ impl Plan {
             1 => CrashKinds::Machine,
             _ => CrashKinds::Both,
         };
-        let faults = FaultConfig::draw(rng);
+        let faults = match opts.faults {
+            FaultModel::Classic => FaultConfig::draw(rng),
+            FaultModel::Full => FaultConfig::draw_full(rng),
+        };
         let cross_shard_queue_len = if rng.gen_bool(0.25) { 2 } else { 1024 };
         let clients = rng.gen_range(3..=8);
         let duration = Duration::from_millis(rng.gen_range(5_000..=15_000));
@@ -221,6 +279,21 @@ impl Plan {
             })
             .collect();
         let final_crash = pick(rng);
+        let partitions = match opts.faults {
+            FaultModel::Full if rng.gen_bool(0.5) => {
+                let count = rng.gen_range(1..=3);
+                let mut windows: Vec<(Duration, Duration)> = (0..count)
+                    .map(|_| {
+                        let at = rng.gen_range(100..duration.as_millis() as u64);
+                        let len = rng.gen_range(10..=PARTITION_LEN_MAX.as_millis() as u64);
+                        (Duration::from_millis(at), Duration::from_millis(len))
+                    })
+                    .collect();
+                windows.sort_unstable();
+                windows
+            }
+            _ => Vec::new(),
+        };
         Plan {
             shards,
             appendfsync,
@@ -231,6 +304,7 @@ impl Plan {
             duration,
             crashes,
             final_crash,
+            partitions,
         }
     }
 }

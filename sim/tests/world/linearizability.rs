@@ -4,7 +4,7 @@
 //! with a reproduction command, and `everysec` runs with machine crashes skip the check.
 
 use tidemark::server::config::FsyncPolicy;
-use tidemark_sim::world::{run_seed, CrashKinds, RunOptions, RunReport};
+use tidemark_sim::world::{run_seed, CrashKinds, FaultModel, RunOptions, RunReport};
 
 /// Seeds of the passing sweep.
 const SWEEP_SEEDS: u64 = 30;
@@ -79,6 +79,72 @@ fn a_stale_read_is_caught_with_a_reproduction_command() {
         report,
         "the failing run must replay bit for bit"
     );
+}
+
+/// Test-only defect "reply before applying" (simulator side: client 1 records each SET of
+/// a shared key as answered `OK` when it calls it), under the full fault model (network
+/// partitions, read splits, resets, delays): reported as not linearizable, with the
+/// reproduction command.
+#[test]
+fn a_reply_before_apply_is_caught_with_a_reproduction_command() {
+    let opts = RunOptions {
+        reply_before_apply_defect: true,
+        faults: FaultModel::Full,
+        ..RunOptions::default()
+    };
+    let report = (0..DEFECT_SEEDS_MAX)
+        .map(|seed| run_seed(seed, &opts))
+        .find(|r| r.failure.is_some())
+        .expect("the reply-before-apply defect must be caught");
+    let failure = report.failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains("is not linearizable"),
+        "expected a linearizability failure: {failure}"
+    );
+    let repro = format!(
+        "cargo run -p tidemark-sim --release -- run --seed {} --faults full --defect reply-before-apply",
+        report.seed
+    );
+    assert!(
+        failure.contains(&repro),
+        "no reproduction command in: {failure}"
+    );
+    let control = RunOptions {
+        reply_before_apply_defect: false,
+        ..opts
+    };
+    assert_eq!(
+        run_seed(report.seed, &control).failure,
+        None,
+        "the same seed without the defect must pass"
+    );
+}
+
+/// Network faults reach the linearizability check: under the full fault model the plans
+/// draw partitions (clients time out: unknown outcomes), resets and split reads, and the
+/// checked histories stay linearizable.
+#[test]
+fn histories_stay_linearizable_under_network_partitions() {
+    let opts = RunOptions {
+        crash_kinds: Some(CrashKinds::Both),
+        faults: FaultModel::Full,
+        ..RunOptions::default()
+    };
+    let reports: Vec<RunReport> = (SWEEP_FIRST_SEED..SWEEP_FIRST_SEED + SWEEP_SEEDS / 2)
+        .map(|seed| run_seed(seed, &opts))
+        .collect();
+    for r in &reports {
+        assert_eq!(r.failure, None, "{r}");
+    }
+    let partitions: u32 = reports.iter().map(|r| r.partitions).sum();
+    let timeouts: u64 = reports.iter().map(|r| r.client_timeouts).sum();
+    assert!(partitions > 0, "no partition was injected");
+    assert!(timeouts > 0, "no client timed out during a partition");
+    let checked = reports
+        .iter()
+        .filter(|r| r.lin_checked && r.partitions > 0 && r.lin_ops_checked > 0)
+        .count();
+    assert!(checked > 0, "no partitioned run had its history checked");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! Scale with `TIDEMARK_SIM_SEEDS=<seeds per sweep test>` (default `DEFAULT_SEEDS`).
 //! One test binary (one link); nextest runs each `#[test]` in its own process, in parallel.
 
+mod corruption;
 mod defects;
 mod determinism;
 mod linearizability;

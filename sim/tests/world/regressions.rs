@@ -90,3 +90,51 @@ fn short_writes_during_the_manifest_commit_do_not_refuse_start_up() {
         assert_passes(seed, &opts);
     }
 }
+
+/// Server bug F (found by seeds 519, 907 and 951 of `sweep --crash both --faults full`):
+/// a read bit flip during start-up recovery (transient: the platter is fine) made the last
+/// fsynced frames of an AOF fail their CRC; with no later frame carrying a higher durable
+/// watermark, recovery took them for a torn tail and truncated them, destroying
+/// acknowledged writes for good (seed 519: `key "c1:s1": read "y3re…", but the
+/// acknowledged history allows only ["1wnj…"]` after a process crash). Fixed in
+/// src/persist/recovery.rs: before truncating, the tail is read twice more; reads that
+/// differ, or a frame at the cut that is valid after all, refuse start-up as a read error
+/// instead (the world retries it; the next boot reads clean bytes and loses nothing).
+#[test]
+fn a_read_bit_flip_at_recovery_is_not_truncated_as_a_torn_tail() {
+    let opts = RunOptions {
+        crash_kinds: Some(tidemark_sim::world::CrashKinds::Both),
+        faults: tidemark_sim::world::FaultModel::Full,
+        ..RunOptions::default()
+    };
+    for seed in [519, 907, 951] {
+        let report = run_seed(seed, &opts);
+        assert_eq!(report.failure, None, "{report}");
+        assert!(report.read_flip_retries > 0, "{report}");
+    }
+}
+
+/// World bug (found by seed 265 of the full fault model, then seed 125): a client that
+/// abandoned a request during a network partition reconnected at once, while the server
+/// still held a command it had read before the partition (waiting on cross-shard
+/// backpressure or a stalled fsync); that command then landed after the client's newer
+/// writes, which the owned-key model does not allow. Clients now abort the connection
+/// (RST) and wait until the server lets go of it before they reconnect.
+#[test]
+fn an_abandoned_request_cannot_land_after_the_next_one() {
+    let both = RunOptions {
+        crash_kinds: Some(tidemark_sim::world::CrashKinds::Both),
+        faults: tidemark_sim::world::FaultModel::Full,
+        ..RunOptions::default()
+    };
+    let report = run_seed(265, &both);
+    assert_eq!(report.failure, None, "{report}");
+    assert!(report.client_timeouts > 0, "{report}");
+    let drawn = RunOptions {
+        faults: tidemark_sim::world::FaultModel::Full,
+        ..RunOptions::default()
+    };
+    let report = run_seed(125, &drawn);
+    assert_eq!(report.failure, None, "{report}");
+    assert!(report.client_timeouts > 0, "{report}");
+}
