@@ -337,3 +337,31 @@ fn slow_subscriber_is_disconnected_and_memory_stays_bounded() {
         .unwrap();
     assert_eq!(numsub[1], redis::Value::Int(1));
 }
+
+/// A subscriber's half-sent command survives deliveries that arrive in between: the
+/// unparsed input is never lent to a read that can lose a race with the outbox, and a
+/// dropped io_uring read loses no bytes (`Stream::read` cancel safety). Before the fix the
+/// first half of the PING was dropped when a message won the race, and the PING never
+/// completed.
+#[test]
+fn a_half_sent_command_survives_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut publisher = server.client();
+    let mut raw = server.raw();
+    raw.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nc\r\n").unwrap();
+    expect_bytes(&mut raw, b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+    for round in 0..10 {
+        raw.write_all(b"*2\r\n$4\r\nPI").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg("c")
+            .arg("m")
+            .query(&mut publisher)
+            .unwrap();
+        assert_eq!(receivers, 1, "round {round}");
+        expect_bytes(&mut raw, b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
+        raw.write_all(b"NG\r\n$2\r\nhi\r\n").unwrap();
+        expect_bytes(&mut raw, b"*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
+    }
+}

@@ -110,6 +110,11 @@ pub trait Stream: 'static {
     /// Reads up to `buf.capacity() - buf.len()` bytes, appending them to `buf`. Returns the
     /// number of bytes read; 0 means the peer closed its side. Reads may be split at any
     /// byte boundary.
+    ///
+    /// Cancel safety: if the future is dropped before it completes, no received byte is
+    /// lost: bytes the read had already taken come back from the next `read` (into that
+    /// call's buffer). The dropped call's `buf` itself is gone, so a caller that races a
+    /// read against something else passes a fresh buffer, not one holding data it needs.
     fn read(&mut self, buf: Vec<u8>) -> impl Future<Output = BufResult<usize>>;
     /// Writes all of `buf`, or fails.
     fn write_all(&mut self, buf: Vec<u8>) -> impl Future<Output = BufResult<()>>;

@@ -23,6 +23,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -322,16 +323,64 @@ impl Disk for UringIo {
     }
 }
 
+/// A read submitted to io_uring that outlives the `read` call that started it.
+type PendingRead = Pin<Box<dyn Future<Output = BufResult<usize>>>>;
+
 /// A TCP connection accepted by a [`UringListener`] (TCP_NODELAY is on).
-#[derive(Debug)]
 pub struct UringStream {
     inner: compio::net::TcpStream,
+    /// Cancel safety (the `Stream::read` contract): the read in flight when a `read`
+    /// future was dropped (it lost a race with a pub/sub delivery or a blocking command).
+    /// Dropping an io_uring read would cancel it, and bytes the kernel had already copied
+    /// into its buffer would be lost; instead it stays here and the next `read` finishes
+    /// it and returns its bytes.
+    pending_read: Option<PendingRead>,
+}
+
+impl std::fmt::Debug for UringStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringStream")
+            .field("inner", &self.inner)
+            .field("pending_read", &self.pending_read.is_some())
+            .finish()
+    }
+}
+
+impl UringStream {
+    fn new(inner: compio::net::TcpStream) -> UringStream {
+        UringStream {
+            inner,
+            pending_read: None,
+        }
+    }
 }
 
 impl Stream for UringStream {
     async fn read(&mut self, buf: Vec<u8>) -> BufResult<usize> {
-        let compio::BufResult(res, buf) = self.inner.read(buf.uninit()).await;
-        (res, buf.into_inner())
+        // 1. Without a leftover read, submit one into the caller's buffer (a clone of the
+        //    socket handle lets the read own everything it needs).
+        let mut fresh = Some(buf);
+        if self.pending_read.is_none() {
+            let mut socket = self.inner.clone();
+            let buf = fresh.take().expect("set above");
+            self.pending_read = Some(Box::pin(async move {
+                let compio::BufResult(res, buf) = socket.read(buf.uninit()).await;
+                (res, buf.into_inner())
+            }));
+        }
+        // 2. Wait for it; if this future is dropped here, the read stays pending.
+        let pending = self.pending_read.as_mut().expect("set above");
+        let (res, data) = pending.await;
+        self.pending_read = None;
+        // 3. A leftover read filled an earlier caller's buffer: move its new bytes over.
+        match (fresh, res) {
+            (None, res) => (res, data),
+            (Some(mut buf), Ok(n)) => {
+                buf.extend_from_slice(&data[data.len() - n..]);
+                (Ok(n), buf)
+            }
+            (Some(buf), Err(error)) => (Err(error), buf),
+        }
     }
 
     async fn write_all(&mut self, buf: Vec<u8>) -> BufResult<()> {
@@ -359,7 +408,7 @@ impl Listener for UringListener {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
         }
-        Ok((UringStream { inner: stream }, peer.to_string()))
+        Ok((UringStream::new(stream), peer.to_string()))
     }
 
     fn local_addr(&self) -> String {

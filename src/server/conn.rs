@@ -401,9 +401,9 @@ async fn run_command_unshaped<I: Io>(
 /// the parser for later; `None` when the peer closed or the read failed (then `run` is
 /// dropped, which unblocks and deregisters the client). Added by the lists family.
 ///
-/// The read in flight when `run` finishes is dropped (cancelled) with its own buffer, so
-/// `input` is never lent to it. Caveat: on io_uring, bytes that a cancelled read had
-/// already received are lost; clients do not normally send while blocked.
+/// The read in flight when `run` finishes is dropped with its own buffer, so `input` is
+/// never lent to it; bytes it had already taken come back from the next read (the
+/// `Stream::read` cancel-safety contract).
 async fn watch_disconnect<S: Stream, T>(
     run: impl std::future::Future<Output = T>,
     stream: &mut S,

@@ -344,9 +344,8 @@ fn pubsub_command(registry: &Registry, args: &[Bytes]) -> Frame {
 /// Returns the read's result; an `Err` when the outbox was closed by the output limit
 /// (the caller drops the connection) or a write failed.
 ///
-/// A read raced by a delivery is cancelled and re-issued (caveat as in conn.rs
-/// `watch_disconnect`: under io_uring, bytes a cancelled read had already received are
-/// lost; a seam `Stream` that can read and write concurrently would remove this).
+/// A read raced by a delivery is dropped and re-issued; no byte is lost (the `Stream::read`
+/// cancel-safety contract; the unparsed input is never lent to the racing read).
 pub async fn read_or_deliver<S: Stream>(
     pubsub: &ClientPubSub,
     stream: &mut S,
@@ -386,16 +385,19 @@ pub async fn read_or_deliver<S: Stream>(
                 .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES));
             return stream.read(buf).await;
         }
-        let buf = input
-            .take()
-            .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES));
-        let read = futures_lite::future::or(async { Some(stream.read(buf).await) }, async {
+        // The read races deliveries: it gets a fresh buffer (a dropped read loses its
+        // buffer, not its bytes: the `Stream::read` contract) and the unparsed `input` is
+        // kept here until the read wins.
+        let fresh = Vec::with_capacity(READ_CHUNK_BYTES);
+        let read = futures_lite::future::or(async { Some(stream.read(fresh).await) }, async {
             outbox.wait_ready().await;
             None
         })
         .await;
-        if let Some(result) = read {
-            return result;
+        if let Some((result, fresh)) = read {
+            let mut buf = input.take().unwrap_or_default();
+            buf.extend_from_slice(&fresh);
+            return (result, buf);
         }
     }
 }

@@ -142,7 +142,7 @@ fn tcp_reuseport_round_trip() {
             "TCP_NODELAY on accepted streams"
         );
 
-        let mut client = UringStream { inner: client };
+        let mut client = UringStream::new(client);
         client.write_all(b"PING\r\n".to_vec()).await.0.unwrap();
         let mut got = Vec::with_capacity(64);
         got.extend_from_slice(b">");
@@ -298,4 +298,44 @@ fn reserved_port_is_shared_by_every_shard_bind() {
         }
     });
     assert!(reserve_free_port("not-an-ip").is_err());
+}
+
+/// The `Stream::read` cancel-safety contract: a read future dropped after io_uring took
+/// the bytes (it lost a race, as a subscriber's read does against a delivery) loses
+/// nothing; the next read returns them. Before `UringStream::pending_read`, dropping the
+/// future cancelled the op and the bytes it had already received were gone.
+#[test]
+fn a_dropped_read_loses_no_bytes() {
+    run(async {
+        let io = UringIo::with_seed(0, 1);
+        let listener = io.bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr();
+        let client = compio::net::TcpStream::connect(addr.as_str())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut client = UringStream::new(client);
+        for round in 0..20u8 {
+            // The bytes are in the socket before the read is submitted, so the kernel
+            // completes the read at once; the future is dropped right after its first poll.
+            client.write_all(vec![b'a' + round; 3]).await.0.unwrap();
+            compio::runtime::time::sleep(Duration::from_millis(2)).await;
+            let dropped = futures_lite::future::poll_once(server.read(Vec::with_capacity(64)));
+            assert!(
+                dropped.await.is_none(),
+                "the read completes only after a poll"
+            );
+            compio::runtime::time::sleep(Duration::from_millis(2)).await;
+            let read = async { Some(server.read(Vec::with_capacity(64)).await) };
+            let give_up = async {
+                compio::runtime::time::sleep(Duration::from_secs(2)).await;
+                None
+            };
+            let Some((n, got)) = futures_lite::future::or(read, give_up).await else {
+                panic!("round {round}: the dropped read's bytes were lost");
+            };
+            assert_eq!(n.unwrap(), 3, "round {round}");
+            assert_eq!(got, vec![b'a' + round; 3], "round {round}");
+        }
+    });
 }
