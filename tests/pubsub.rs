@@ -340,9 +340,8 @@ fn slow_subscriber_is_disconnected_and_memory_stays_bounded() {
 
 /// A subscriber's half-sent command survives deliveries that arrive in between: the
 /// unparsed input is never lent to a read that can lose a race with the outbox, and a
-/// dropped io_uring read loses no bytes (`Stream::read` cancel safety). Before the fix the
-/// first half of the PING was dropped when a message won the race, and the PING never
-/// completed.
+/// dropped io_uring read loses no bytes (`Stream::read` cancel safety; the exact race is
+/// pinned by the io layer's `a_dropped_read_loses_no_bytes`, which hangs without it).
 #[test]
 fn a_half_sent_command_survives_deliveries() {
     let dir = tempfile::tempdir().unwrap();
