@@ -348,7 +348,8 @@ fn a_half_sent_command_survives_deliveries() {
     let server = Server::start(dir.path(), &[]);
     let mut publisher = server.client();
     let mut raw = server.raw();
-    raw.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nc\r\n").unwrap();
+    raw.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nc\r\n")
+        .unwrap();
     expect_bytes(&mut raw, b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
     for round in 0..10 {
         raw.write_all(b"*2\r\n$4\r\nPI").unwrap();

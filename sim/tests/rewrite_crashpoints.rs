@@ -188,7 +188,9 @@ fn predecessor_bug_6_prune_before_manifest_commit_is_caught() {
 }
 
 /// Bug 3: the first write after recovery reuses the last recovered LSN; the next recovery
-/// stops at the duplicate, so the acknowledged post-restart write is lost.
+/// stops at the duplicate: a CRC-valid record out of sequence, which recovery refuses
+/// rather than truncating it as a torn tail (it would otherwise lose the acknowledged
+/// post-restart write).
 #[test]
 fn predecessor_bug_3_lsn_reuse_after_recovery_is_caught() {
     let defects = Defects {
@@ -200,7 +202,7 @@ fn predecessor_bug_3_lsn_reuse_after_recovery_is_caught() {
         Protocol::Rewrite,
         defects,
         "predecessor_bug_3",
-        "acknowledged after the restart",
+        "a CRC-valid record sits at offset",
     );
     // Every state breaks: the duplicate LSN is written after any recovery.
     assert!(failures.iter().any(|f| f.contains("Process")));

@@ -46,6 +46,8 @@ use crate::keyspace::Db;
 pub const BASE_WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 /// The start-up copy of rule 6 reads and writes in chunks of at most this many bytes.
 pub const BOOT_COPY_CHUNK_BYTES: usize = 1024 * 1024;
+/// Reads of one chunk of the start-up copy before two in a row must have agreed.
+pub const BOOT_COPY_READ_ATTEMPTS_MAX: usize = 8;
 /// Suffix of the temporary name a start-up copy is written under before its rename.
 pub const BOOT_COPY_TEMP_SUFFIX: &str = ".tmp";
 
@@ -238,17 +240,13 @@ async fn copy_durably<I: Disk>(
             let want = usize::try_from(len - pos)
                 .unwrap_or(usize::MAX)
                 .min(BOOT_COPY_CHUNK_BYTES);
-            let (res, buf) = file.read_at(Vec::with_capacity(want), pos).await;
-            match res {
-                Ok(0) => {
-                    let e = std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("file ends before the recovered length {len}"),
-                    );
-                    return Err(AofError::io(path, "read", e));
-                }
-                Ok(_) => {}
-                Err(e) => return Err(AofError::io(path, "read", e)),
+            let buf = read_stable(file, path, want, pos).await?;
+            if buf.is_empty() {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("file ends before the recovered length {len}"),
+                );
+                return Err(AofError::io(path, "read", e));
             }
             let n = buf.len() as u64;
             write_all(&out, &tmp, buf, pos).await?;
@@ -267,6 +265,31 @@ async fn copy_durably<I: Disk>(
         let _ = io.remove_file(&tmp).await;
     }
     copied
+}
+
+/// Reads up to `want` bytes at `pos` until two reads in a row agree, at most
+/// [`BOOT_COPY_READ_ATTEMPTS_MAX`] times: a transient read error (a bit flip on read) must
+/// not be copied into the fsynced copy, where it would become real corruption. Recovery
+/// already checked these bytes' CRCs, but through reads of its own.
+async fn read_stable<F: File>(
+    file: &F,
+    path: &Path,
+    want: usize,
+    pos: u64,
+) -> Result<Vec<u8>, AofError> {
+    let mut previous: Option<Vec<u8>> = None;
+    for _ in 0..BOOT_COPY_READ_ATTEMPTS_MAX {
+        let (res, buf) = file.read_at(Vec::with_capacity(want), pos).await;
+        res.map_err(|e| AofError::io(path, "read", e))?;
+        if previous.as_ref() == Some(&buf) {
+            return Ok(buf);
+        }
+        previous = Some(buf);
+    }
+    let e = std::io::Error::other(format!(
+        "{BOOT_COPY_READ_ATTEMPTS_MAX} reads at offset {pos} never agreed twice in a row"
+    ));
+    Err(AofError::io(path, "read", e))
 }
 
 /// Creates `dir/name` (truncating a leftover), writes an incr header and fsyncs it.

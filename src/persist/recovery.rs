@@ -175,14 +175,20 @@ pub(crate) async fn recover<F: File>(
                 detail,
             });
         }
-        if tail_read_unstable(file, file_len, pos, header.salt)
+        if let Some(unstable) = tail_read_unstable(file, file_len, pos, header.salt)
             .await
             .map_err(io_err("read"))?
         {
-            let detail = format!(
-                "the bytes from offset {pos} on read differently twice ({reason} on the first \
-                 read): a transient read error, not a torn tail; refusing to truncate"
-            );
+            let detail = match unstable {
+                TailReread::Differs => format!(
+                    "the bytes from offset {pos} on read differently twice ({reason} on the \
+                     first read): a transient read error, not a torn tail; refusing to truncate"
+                ),
+                TailReread::ValidRecord => format!(
+                    "a CRC-valid record sits at offset {pos} where the log stops ({reason}): \
+                     not a torn tail; refusing to truncate"
+                ),
+            };
             return Err(AofError::Io {
                 path: path.to_path_buf(),
                 op: "read",
@@ -368,12 +374,21 @@ fn check_header(header: &FileHeader, path: &Path, opts: &AofOptions) -> Result<(
 /// must not pass for a torn tail, or truncating would destroy fsynced records. Reads the
 /// tail from `pos` twice more (up to `RECOVERY_READ_WINDOW_BYTES`): it is unstable when
 /// the two reads differ or the frame at `pos` is valid after all.
+/// Why the tail at the scan's stop is not treated as torn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TailReread {
+    /// Two more reads disagree: a transient read error (e.g. a bit flip on read).
+    Differs,
+    /// The record there is CRC-valid (e.g. an LSN out of sequence): not a torn write.
+    ValidRecord,
+}
+
 async fn tail_read_unstable<F: File>(
     file: &F,
     file_len: u64,
     pos: u64,
     salt: u32,
-) -> std::io::Result<bool> {
+) -> std::io::Result<Option<TailReread>> {
     let len = (file_len - pos).min(RECOVERY_READ_WINDOW_BYTES as u64) as usize;
     let mut reads = Vec::with_capacity(2);
     for _ in 0..2 {
@@ -387,7 +402,10 @@ async fn tail_read_unstable<F: File>(
         let valid = reader.frame_at(pos, salt).await?.is_ok();
         reads.push((bytes, valid));
     }
-    Ok(reads[0] != reads[1] || reads[0].1)
+    if reads[0] != reads[1] {
+        return Ok(Some(TailReread::Differs));
+    }
+    Ok(reads[0].1.then_some(TailReread::ValidRecord))
 }
 
 /// Step 5: the first CRC-valid frame at or after `from` with `g < durable_lsn < lsn`.

@@ -107,7 +107,10 @@ fn a_read_bit_flip_at_recovery_is_not_truncated_as_a_torn_tail() {
         faults: tidemark_sim::world::FaultModel::Full,
         ..RunOptions::default()
     };
-    for seed in [519, 907, 951] {
+    // Seeds 519, 907 and 951 failed before the fix; the start-up copy (limitation C)
+    // changed every full-model run's disk op sequence, so these are re-picked seeds whose
+    // boots hit read bit flips and were retried (not re-checked against the old code).
+    for seed in [154, 165, 192] {
         let report = run_seed(seed, &opts);
         assert_eq!(report.failure, None, "{report}");
         assert!(report.read_flip_retries > 0, "{report}");
