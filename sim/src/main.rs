@@ -54,6 +54,10 @@ struct Force {
     /// Allow fsync EIO together with both crash kinds (known server limitation C).
     #[arg(long)]
     fsync_eio_with_mixed_crashes: bool,
+    /// With `--faults full`: also draw `appendfsync no` (15% of seeds). Off by default:
+    /// it finds open server bugs (docs/simulation.md, "Known server bugs" G and H).
+    #[arg(long)]
+    draw_appendfsync_no: bool,
     /// Stall the disk for this many ms once, right after the last mid-run crash.
     #[arg(long)]
     disk_stall_ms: Option<u64>,
@@ -141,6 +145,7 @@ impl Force {
             crash_kinds: self.crash,
             trace,
             fsync_eio_with_mixed_crashes: self.fsync_eio_with_mixed_crashes,
+            draw_appendfsync_no: self.draw_appendfsync_no,
             stale_read_defect: stale_read,
             disk_stall_ms: self.disk_stall_ms,
             durability_probe: self.durability_probe,

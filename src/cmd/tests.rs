@@ -509,8 +509,16 @@ fn incrbyfloat_matches_recorded_redis_output() {
     assert!(checked > 400);
 }
 
-/// Renders a reply the way `testdata/record_redis.py` encodes redis-server's replies.
-fn render(f: &Frame) -> String {
+/// Renders a reply the way the `testdata/record_*.py` scripts encode redis-server's
+/// replies (+simple, -error, :int, $bulk with bytes outside 33..126 and '\\' hex-escaped,
+/// $nil, *[a, b], *nil).
+pub(crate) fn render(f: &Frame) -> String {
+    render_sorted(f, false)
+}
+
+/// [`render`], with `sort` sorting the items of flat arrays (for replies whose order Redis
+/// leaves unspecified).
+pub(crate) fn render_sorted(f: &Frame, sort: bool) -> String {
     match f {
         Frame::Simple(s) => format!("+{s}"),
         Frame::Error(s) => format!("-{s}"),
@@ -536,7 +544,13 @@ fn render(f: &Frame) -> String {
             }
             s
         }
-        Frame::Array(v) => format!("*[{}]", v.iter().map(render).collect::<Vec<_>>().join(", ")),
+        Frame::Array(v) => {
+            let mut items: Vec<String> = v.iter().map(|f| render_sorted(f, sort)).collect();
+            if sort && !items.iter().any(|i| i.starts_with('*')) {
+                items.sort();
+            }
+            format!("*[{}]", items.join(", "))
+        }
     }
 }
 

@@ -96,6 +96,9 @@ pub struct RunOptions {
     /// Allow fsync EIO faults together with both crash kinds (off by default: known
     /// server limitation C in docs/simulation.md).
     pub fsync_eio_with_mixed_crashes: bool,
+    /// With the full fault model, also draw `appendfsync no` (off by default: open server
+    /// bugs G and H in docs/simulation.md; the extra draw changes the seed's plan).
+    pub draw_appendfsync_no: bool,
     /// Test-only simulator defect (the server is untouched): one client answers GETs of
     /// shared keys from its own earlier replies, which the linearizability check must
     /// catch. CLI: `--defect stale-read`.
@@ -137,6 +140,9 @@ impl RunOptions {
         }
         if self.fsync_eio_with_mixed_crashes {
             flags.push_str(" --fsync-eio-with-mixed-crashes");
+        }
+        if self.draw_appendfsync_no {
+            flags.push_str(" --draw-appendfsync-no");
         }
         if let Some(shard) = self.defects.skip_replay_of_shard {
             flags.push_str(&format!(" --defect skip-replay-shard-{shard}"));
@@ -237,6 +243,12 @@ impl Plan {
         let cross_shard_queue_len = if rng.gen_bool(0.25) { 2 } else { 1024 };
         let clients = rng.gen_range(3..=8);
         let duration = Duration::from_millis(rng.gen_range(5_000..=15_000));
+        let appendfsync =
+            if opts.draw_appendfsync_no && opts.faults == FaultModel::Full && rng.gen_bool(0.15) {
+                FsyncPolicy::No
+            } else {
+                appendfsync
+            };
         let shards = opts.shards.unwrap_or(shards).max(1);
         let appendfsync = opts.appendfsync.unwrap_or(appendfsync);
         let mut crash_kinds = opts.crash_kinds.unwrap_or(crash_kinds);

@@ -6,46 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::cmd::tests::{bulk, err, int, ok, Harness};
+use crate::cmd::tests::{bulk, err, int, ok, render_sorted as render, Harness};
 use crate::keyspace::Value;
 use crate::resp::Frame;
-
-/// Renders a reply like `testdata/record_hashset.py`; `sort` sorts flat arrays.
-fn render(f: &Frame, sort: bool) -> String {
-    match f {
-        Frame::Simple(s) => format!("+{s}"),
-        Frame::Error(s) => format!("-{s}"),
-        Frame::Integer(n) => format!(":{n}"),
-        Frame::Null => "$nil".to_string(),
-        Frame::NullArray => "*nil".to_string(),
-        // RESP3-only frames: commands return RESP2 shapes (src/resp/resp3.rs).
-        Frame::Map(_)
-        | Frame::Set(_)
-        | Frame::Double(_)
-        | Frame::Boolean(_)
-        | Frame::BigNumber(_)
-        | Frame::Verbatim(_)
-        | Frame::Push(_) => format!("?{f:?}"),
-        Frame::Bulk(b) => {
-            let mut s = String::from("$");
-            for &c in b.iter() {
-                if c > 32 && c < 127 && c != b'\\' {
-                    s.push(c as char);
-                } else {
-                    s.push_str(&format!("\\x{c:02x}"));
-                }
-            }
-            s
-        }
-        Frame::Array(v) => {
-            let mut items: Vec<String> = v.iter().map(|f| render(f, sort)).collect();
-            if sort && !items.iter().any(|i| i.starts_with('*')) {
-                items.sort();
-            }
-            format!("*[{}]", items.join(", "))
-        }
-    }
-}
 
 fn words(line: &str) -> Vec<Bytes> {
     line.split(' ')

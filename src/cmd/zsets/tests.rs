@@ -8,7 +8,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::movable_key_indexes;
-use crate::cmd::tests::{arr, bulk, err, int, Harness};
+use crate::cmd::tests::{arr, bulk, err, int, render, Harness};
 use crate::cmd::{execute, ExecCtx};
 use crate::keyspace::{Db, Entry};
 use crate::resp::Frame;
@@ -329,41 +329,6 @@ fn blocking_wait_spec_names_keys_and_timeout() {
     assert_eq!(spec(&args("BZMPOP 1 0 x MAX")), None);
     assert_eq!(spec(&args("BZPOPMIN a -1")), None);
     assert_eq!(spec(&args("BLPOP a 0")), None, "lists are not ours");
-}
-
-/// A reply in the one-line form `record_redis.py` writes (+simple, -error, :int, $bulk with
-/// bytes outside 33..126 and '\\' hex-escaped, $nil, *[a, b], *nil).
-fn render(f: &Frame) -> String {
-    match f {
-        Frame::Simple(s) => format!("+{s}"),
-        Frame::Error(s) => format!("-{s}"),
-        Frame::Integer(n) => format!(":{n}"),
-        Frame::Bulk(b) => {
-            let mut out = String::from("$");
-            for &c in b.iter() {
-                if c > 32 && c < 127 && c != b'\\' {
-                    out.push(c as char);
-                } else {
-                    out.push_str(&format!("\\x{c:02x}"));
-                }
-            }
-            out
-        }
-        Frame::Null => "$nil".into(),
-        Frame::NullArray => "*nil".into(),
-        // RESP3-only frames: commands return RESP2 shapes (src/resp/resp3.rs).
-        Frame::Map(_)
-        | Frame::Set(_)
-        | Frame::Double(_)
-        | Frame::Boolean(_)
-        | Frame::BigNumber(_)
-        | Frame::Verbatim(_)
-        | Frame::Push(_) => format!("?{f:?}"),
-        Frame::Array(items) => {
-            let parts: Vec<String> = items.iter().map(render).collect();
-            format!("*[{}]", parts.join(", "))
-        }
-    }
 }
 
 /// Every case in `testdata/cases.txt` gets the reply redis-server 7.0.15 gave
