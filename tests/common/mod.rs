@@ -131,3 +131,16 @@ pub fn read_all(stream: &mut TcpStream) -> Vec<u8> {
     }
     out
 }
+
+/// A client blocked ~300 ms before the write that serves it must be woken by that write:
+/// not before it (`elapsed` ≥ 250 ms) and not by its own timeout (< 5 s).
+pub fn assert_woken_by_the_write(elapsed: Duration) {
+    assert!(
+        elapsed >= Duration::from_millis(250),
+        "woken too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "woken too late: {elapsed:?}"
+    );
+}
