@@ -54,8 +54,8 @@ struct Force {
     /// Allow fsync EIO together with both crash kinds (known server limitation C).
     #[arg(long)]
     fsync_eio_with_mixed_crashes: bool,
-    /// With `--faults full`: also draw `appendfsync no` (15% of seeds). Off by default:
-    /// it finds open server bugs (docs/simulation.md, "Known server bugs" G and H).
+    /// With `--faults full`: also draw `appendfsync no` (15% of seeds). Off by default so
+    /// that existing full-model seeds keep their plans (it found bug G, docs/simulation.md).
     #[arg(long)]
     draw_appendfsync_no: bool,
     /// Stall the disk for this many ms once, right after the last mid-run crash.

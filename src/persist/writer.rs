@@ -328,6 +328,13 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
         }
         Err(error) => {
             st.retained = data;
+            if sh.opts.fsync == FsyncPolicy::No {
+                // Bug G: under `no` the frames written since the last good fsync are not
+                // kept, so pages this failed fsync dropped can never be rewritten, and a
+                // later fsync that succeeds proves nothing about them: never claim them
+                // durable (the same rule as a failed fsync in `sync`).
+                st.durable_cap_lsn.get_or_insert(st.durable_lsn);
+            }
             st.last_error = Some(format!("retry: {error}"));
             tracing::warn!(path = %sh.path.borrow().display(), %error, "AOF retry failed; still refusing writes");
         }

@@ -96,8 +96,8 @@ pub struct RunOptions {
     /// Allow fsync EIO faults together with both crash kinds (off by default: known
     /// server limitation C in docs/simulation.md).
     pub fsync_eio_with_mixed_crashes: bool,
-    /// With the full fault model, also draw `appendfsync no` (off by default: open server
-    /// bugs G and H in docs/simulation.md; the extra draw changes the seed's plan).
+    /// With the full fault model, also draw `appendfsync no` (off by default: the extra
+    /// draw changes every seed's plan; it found bug G in docs/simulation.md).
     pub draw_appendfsync_no: bool,
     /// Test-only simulator defect (the server is untouched): one client answers GETs of
     /// shared keys from its own earlier replies, which the linearizability check must

@@ -142,13 +142,14 @@ fn an_abandoned_request_cannot_land_after_the_next_one() {
     assert!(report.client_timeouts > 0, "{report}");
 }
 
-/// OPEN server bug G (docs/simulation.md, "Known server bugs"): under `appendfsync no`, a
-/// machine crash (with a read bit flip and fsync EIO drawn) leaves a log whose recovery is
-/// refused as corruption ("the record at offset … was written after LSN … had been
-/// fsynced"): the durable watermark in the frames claims more than the disk kept. A
-/// legal post-crash state must load (possibly losing `no`-mode writes), not be refused.
+/// Server bug G (found by `--draw-appendfsync-no`, seed 192): under `appendfsync no`, a
+/// latch retry whose fsync failed (EIO drops the dirty pages) did not cap the durable
+/// watermark, unlike a failed fsync in the normal path; the next retry's fsync succeeded
+/// with nothing left to write and published every written LSN as durable. After a machine
+/// crash recovery found damaged frames "before" that watermark and refused start-up as
+/// corruption ("the record at offset … was written after LSN … had been fsynced").
+/// Fixed in src/persist/writer.rs (`retry`); checked to fail without the fix.
 #[test]
-#[ignore = "open bug G: appendfsync no + machine crash refuses start-up"]
 fn appendfsync_no_machine_crash_loads_instead_of_refusing() {
     let opts = RunOptions {
         crash_kinds: Some(tidemark_sim::world::CrashKinds::Both),
