@@ -2,13 +2,11 @@
 //! checked against redis-server 7.0, and a replay proptest: the logged records, split by
 //! SELECT records, rebuild every database.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::keyspace::Entry;
+use crate::cmd::tests::keyspace_state;
 
 const DATABASES: usize = 4;
 
@@ -179,10 +177,6 @@ fn copy_to_another_database() {
     assert_eq!((m.len(0), m.len(1)), (2, 1));
 }
 
-fn state(db: &Db) -> BTreeMap<Bytes, Entry> {
-    db.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
-}
-
 fn op() -> impl Strategy<Value = String> {
     let key = prop::sample::select(vec!["a", "b", "c"]);
     let db = 0..DATABASES;
@@ -228,7 +222,7 @@ proptest! {
             prop_assert!(!reply.is_error(), "replayed {:?} failed: {:?}", record, reply);
         }
         for (db, (ours, theirs)) in m.dbs.iter().zip(&replayed).enumerate() {
-            prop_assert_eq!(state(ours), state(theirs), "database {}", db);
+            prop_assert_eq!(keyspace_state(ours), keyspace_state(theirs), "database {}", db);
         }
     }
 }

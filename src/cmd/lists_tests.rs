@@ -1,14 +1,12 @@
 //! Unit tests for the list family: exact Redis 7.0 replies and errors (recorded from
 //! redis-server 7.0.15), AOF propagation, and a replay property test.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::cmd::tests::Harness;
+use crate::cmd::tests::{keyspace_state, Harness};
 use crate::cmd::{execute, ExecCtx};
-use crate::keyspace::{Db, Entry};
+use crate::keyspace::Db;
 use crate::resp::Frame;
 
 fn bulk(s: &str) -> Frame {
@@ -375,10 +373,6 @@ fn command(kind: u8, k1: &str, k2: &str, n: i64) -> String {
     }
 }
 
-fn state(db: &Db) -> BTreeMap<Bytes, Entry> {
-    db.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     #[test]
@@ -396,7 +390,7 @@ proptest! {
             let reply = execute(&mut db, &mut ctx, cmd);
             prop_assert!(!reply.is_error(), "replayed {:?} failed: {:?}", cmd, reply);
         }
-        prop_assert_eq!(state(&h.db), state(&db));
+        prop_assert_eq!(keyspace_state(&h.db), keyspace_state(&db));
         prop_assert_eq!(h.db.used_memory_bytes(), db.used_memory_bytes());
     }
 }

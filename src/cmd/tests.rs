@@ -74,6 +74,31 @@ impl Harness {
     }
 }
 
+/// Every key with its entry, ordered: two keyspaces compare equal iff this does.
+pub(crate) fn keyspace_state(db: &Db) -> std::collections::BTreeMap<Bytes, crate::keyspace::Entry> {
+    db.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
+}
+
+/// Replays `log` into a fresh keyspace (seed 99, `replaying: true`, clock at `now_ms`), as
+/// AOF recovery does; panics on an error reply. Returns the keyspace and whatever the
+/// replay itself propagated (callers may require it to be empty).
+pub(crate) fn replay_log(log: &[Vec<Bytes>], now_ms: u64) -> (Db, Vec<Vec<Bytes>>) {
+    let mut db = Db::new(99);
+    let mut random = || 4u64;
+    let mut sink = Vec::new();
+    for cmd in log {
+        let mut ctx = ExecCtx {
+            now_ms,
+            random: &mut random,
+            propagate: &mut sink,
+            replaying: true,
+        };
+        let reply = execute(&mut db, &mut ctx, cmd);
+        assert!(!reply.is_error(), "replayed {cmd:?} failed: {reply:?}");
+    }
+    (db, sink)
+}
+
 pub(crate) fn ok() -> Frame {
     Frame::ok()
 }

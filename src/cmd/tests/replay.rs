@@ -1,14 +1,12 @@
 //! Property test: re-executing the propagated AOF log (replaying=true, at a much later
 //! time) on a fresh Db reproduces exactly the state the original commands produced.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::Harness;
-use crate::cmd::{execute, ExecCtx};
-use crate::keyspace::{Db, Entry};
+use super::{keyspace_state, Harness};
+use crate::cmd::ExecCtx;
+use crate::keyspace::Db;
 
 const KEYS: [&str; 4] = ["a", "b", "c", "{x}d"];
 
@@ -59,25 +57,8 @@ fn command(kind: u8, k1: usize, k2: usize, n: i64, now_ms: u64) -> String {
     }
 }
 
-fn state(db: &Db) -> BTreeMap<Bytes, Entry> {
-    db.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
-}
-
 fn replay(log: &[Vec<Bytes>], now_ms: u64) -> Db {
-    let mut db = Db::new(99);
-    let mut random = || 4u64;
-    let mut sink = Vec::new();
-    for cmd in log {
-        let mut ctx = ExecCtx {
-            now_ms,
-            random: &mut random,
-            propagate: &mut sink,
-            replaying: true,
-        };
-        let reply = execute(&mut db, &mut ctx, cmd);
-        assert!(!reply.is_error(), "replayed {cmd:?} failed: {reply:?}");
-    }
-    db
+    crate::cmd::tests::replay_log(log, now_ms).0
 }
 
 proptest! {
@@ -96,7 +77,7 @@ proptest! {
             }
         }
         let replayed = replay(&h.log, h.now_ms + 10_000_000);
-        prop_assert_eq!(state(&h.db), state(&replayed));
+        prop_assert_eq!(keyspace_state(&h.db), keyspace_state(&replayed));
         prop_assert_eq!(h.db.expires_len(), replayed.expires_len());
         prop_assert_eq!(h.db.used_memory_bytes(), replayed.used_memory_bytes());
     }

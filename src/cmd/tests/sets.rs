@@ -9,7 +9,6 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use crate::cmd::tests::{bulk, err, int, Harness};
-use crate::cmd::{execute, ExecCtx};
 use crate::keyspace::{Db, Entry};
 use crate::resp::Frame;
 
@@ -293,19 +292,7 @@ fn state(db: &Db) -> BTreeMap<Bytes, (Entry, String)> {
 }
 
 fn replay(log: &[Vec<Bytes>], now_ms: u64) -> Db {
-    let mut db = Db::new(99);
-    let mut random = || 4u64;
-    let mut sink = Vec::new();
-    for cmd in log {
-        let mut ctx = ExecCtx {
-            now_ms,
-            random: &mut random,
-            propagate: &mut sink,
-            replaying: true,
-        };
-        let reply = execute(&mut db, &mut ctx, cmd);
-        assert!(!reply.is_error(), "replayed {cmd:?} failed: {reply:?}");
-    }
+    let (db, sink) = crate::cmd::tests::replay_log(log, now_ms);
     assert!(sink.is_empty(), "replay propagates nothing");
     db
 }

@@ -2,15 +2,12 @@
 //! AOF propagation forms, movable key positions, and a replay property test: executing
 //! the propagated log on a fresh Db rebuilds the same state.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::movable_key_indexes;
-use crate::cmd::tests::{arr, bulk, err, int, render, Harness};
-use crate::cmd::{execute, ExecCtx};
-use crate::keyspace::{Db, Entry};
+use crate::cmd::tests::{arr, bulk, err, int, keyspace_state, render, Harness};
+use crate::keyspace::Db;
 use crate::resp::Frame;
 
 fn bulks(items: &[&str]) -> Frame {
@@ -395,25 +392,8 @@ fn command(kind: u8, k1: usize, k2: usize, n: i64, m: u8) -> String {
     }
 }
 
-fn state(db: &Db) -> BTreeMap<Bytes, Entry> {
-    db.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
-}
-
 fn replay(log: &[Vec<Bytes>], now_ms: u64) -> Db {
-    let mut db = Db::new(99);
-    let mut random = || 4u64;
-    let mut sink = Vec::new();
-    for cmd in log {
-        let mut ctx = ExecCtx {
-            now_ms,
-            random: &mut random,
-            propagate: &mut sink,
-            replaying: true,
-        };
-        let reply = execute(&mut db, &mut ctx, cmd);
-        assert!(!reply.is_error(), "replayed {cmd:?} failed: {reply:?}");
-    }
-    db
+    crate::cmd::tests::replay_log(log, now_ms).0
 }
 
 proptest! {
@@ -427,7 +407,7 @@ proptest! {
             h.run(&command(kind, k1, k2, n, m));
         }
         let replayed = replay(&h.log, h.now_ms);
-        prop_assert_eq!(state(&h.db), state(&replayed));
+        prop_assert_eq!(keyspace_state(&h.db), keyspace_state(&replayed));
         prop_assert_eq!(h.db.used_memory_bytes(), replayed.used_memory_bytes());
     }
 }
