@@ -269,17 +269,24 @@ async fn sync<I: Clock + Disk>(sh: &Rc<Shared<I>>, now: Duration) -> bool {
                 st.unsynced_since = None;
             }
             Err(error) => {
-                if sh.opts.fsync == FsyncPolicy::No {
-                    // Written data is not kept under `no`, so what this fsync failed to
-                    // persist cannot be rewritten: never claim it durable later.
-                    st.durable_cap_lsn.get_or_insert(st.durable_lsn);
-                }
+                cap_durable_after_failed_fsync(sh.opts.fsync, st);
                 latch(sh, st, "fsync", &error);
             }
         }
     }
     sh.progress.notify(usize::MAX);
     ok
+}
+
+/// After a failed fsync (in `sync` or in the latch retry): under `no` the frames written
+/// since the last good fsync are not kept, so pages the failure dropped can never be
+/// rewritten, and a later fsync that succeeds proves nothing about them: never claim an
+/// LSN above today's durable one durable again. Other policies keep those bytes and
+/// rewrite them, so they need no cap.
+fn cap_durable_after_failed_fsync(policy: FsyncPolicy, st: &mut State) {
+    if policy == FsyncPolicy::No {
+        st.durable_cap_lsn.get_or_insert(st.durable_lsn);
+    }
 }
 
 fn publish_durable(st: &mut State, lsn: u64) {
@@ -328,13 +335,8 @@ async fn retry<I: Clock + Disk>(sh: &Rc<Shared<I>>) {
         }
         Err(error) => {
             st.retained = data;
-            if sh.opts.fsync == FsyncPolicy::No {
-                // Bug G: under `no` the frames written since the last good fsync are not
-                // kept, so pages this failed fsync dropped can never be rewritten, and a
-                // later fsync that succeeds proves nothing about them: never claim them
-                // durable (the same rule as a failed fsync in `sync`).
-                st.durable_cap_lsn.get_or_insert(st.durable_lsn);
-            }
+            // Bug G: the retry's own fsync may be what failed.
+            cap_durable_after_failed_fsync(sh.opts.fsync, st);
             st.last_error = Some(format!("retry: {error}"));
             tracing::warn!(path = %sh.path.borrow().display(), %error, "AOF retry failed; still refusing writes");
         }
