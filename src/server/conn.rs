@@ -373,9 +373,6 @@ async fn run_command_unshaped<I: Io>(
     if let Err(error) = cmd::check_arity(spec, args.len()) {
         return Outcome::Reply(error);
     }
-    if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit" | "reset") {
-        return Outcome::Reply(Frame::error("NOAUTH Authentication required."));
-    }
     // Pub/Sub (src/server/pubsub.rs): subscribed-mode refusals, then the pub/sub commands.
     if let Some(outcome) = pubsub_hook(router, node, client, &args) {
         return outcome;
