@@ -6,66 +6,14 @@
 //! protocol sections (crash points over mutating ops).
 
 use std::path::Path;
-use std::time::Duration;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use tidemark::io::{Disk, File, OpenMode};
 use tidemark_sim::disk::SimDisk;
-use tidemark_sim::executor::{Executor, Owner, RunLimits};
+use tidemark_sim::executor::Owner;
 use tidemark_sim::faults::DiskFaults;
 
-fn limits() -> RunLimits {
-    RunLimits {
-        max_steps: 1_000_000,
-        max_time: Duration::from_secs(600),
-    }
-}
-
-fn disk_with(seed: u64, faults: DiskFaults) -> (Executor, SimDisk) {
-    let exec = Executor::new(seed);
-    let disk = SimDisk::new(&exec, 1, faults);
-    (exec, disk)
-}
-
-/// Runs `f(disk)` as a task of node 1 to completion.
-fn run<T: 'static, F: std::future::Future<Output = T> + 'static>(
-    exec: &Executor,
-    disk: &SimDisk,
-    f: impl FnOnce(SimDisk) -> F,
-) -> T {
-    exec.block_on(Owner::Node(1), limits(), f(disk.clone()))
-        .expect("disk task finishes")
-}
-
-fn faults(survive: f64, torn: f64, dir_ops: f64) -> DiskFaults {
-    DiskFaults {
-        crash_write_survive_rate: survive,
-        crash_torn_rate: torn,
-        crash_dir_op_rate: dir_ops,
-        crash_set_len_rate: 0.5,
-        ..DiskFaults::default()
-    }
-}
-
-async fn write_file(disk: &SimDisk, path: &str, data: &[u8], fsync: bool) -> SimFileHandle {
-    let file = disk
-        .open(Path::new(path), OpenMode::CreateReadWrite)
-        .await
-        .expect("open");
-    let (res, _) = file.write_at(data.to_vec(), 0).await;
-    assert_eq!(res.expect("write"), data.len());
-    if fsync {
-        file.sync_data().await.expect("fsync");
-    }
-    file
-}
-
-type SimFileHandle = tidemark_sim::disk::SimFile;
-
-fn rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
-}
+mod disk_support;
+use disk_support::{disk_limits as limits, disk_with, faults, rng, run, write_file};
 
 /// Writes `old` durably (data + name), then `new` at `pos` without fsync.
 async fn durable_then_pending(d: &SimDisk, path: &str, old: &[u8], pos: u64, new: &[u8]) {

@@ -2,6 +2,8 @@
 //! One test binary (fewer links); each module covers one component.
 
 mod disk;
+#[path = "../disk_support/mod.rs"]
+mod disk_support;
 mod executor;
 mod net;
 mod scenario;
